@@ -1,0 +1,82 @@
+"""Numerics against `transformers` (PyTorch CPU), the oracle: logits, export, round trips."""
+
+import numpy as np
+import pytest
+import transformers
+
+import jaxreason
+from hf_oracle import VARIANTS, hf_logits, padded_batch, save_variant
+
+
+@pytest.mark.parametrize("left", [True, False], ids=["left_pad", "right_pad"])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_logits_match_transformers_on_padded_batch(tmp_path, variant, left):
+    hf = save_variant(variant, tmp_path)
+    ids, mask = padded_batch(left=left)
+    expected = hf_logits(hf, ids, mask)
+    model = jaxreason.load_pretrained(tmp_path)
+    got = np.asarray(model(ids, attention_mask=mask))
+    real = mask.astype(bool)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected)[real].max() < 1e-4
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_exported_checkpoint_loads_in_transformers_with_same_logits(tmp_path, variant):
+    hf = save_variant(variant, tmp_path / "hf")
+    model = jaxreason.load_pretrained(tmp_path / "hf")
+    jaxreason.save_pretrained(model, tmp_path / "export")
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "export").eval()
+    assert type(reloaded) is type(hf)
+    ids, mask = padded_batch(seed=1)
+    real = mask.astype(bool)
+    np.testing.assert_allclose(hf_logits(reloaded, ids, mask)[real],
+                               hf_logits(hf, ids, mask)[real], atol=1e-6)
+    ours = np.asarray(model(ids, attention_mask=mask))
+    assert np.abs(ours - hf_logits(reloaded, ids, mask))[real].max() < 1e-4
+
+
+def test_sharded_checkpoint_with_index_round_trips(tmp_path):
+    hf = save_variant("llama_untied", tmp_path / "hf", max_shard_size="40KB")
+    assert (tmp_path / "hf" / "model.safetensors.index.json").exists()
+    model = jaxreason.load_pretrained(tmp_path / "hf")
+    jaxreason.save_pretrained(model, tmp_path / "export", max_shard_size="30KB")
+    files = sorted(p.name for p in (tmp_path / "export").glob("*.safetensors"))
+    assert len(files) > 1 and (tmp_path / "export" / "model.safetensors.index.json").exists()
+    again = jaxreason.load_pretrained(tmp_path / "export")
+    ids, mask = padded_batch()
+    np.testing.assert_array_equal(np.asarray(again(ids, attention_mask=mask)),
+                                  np.asarray(model(ids, attention_mask=mask)))
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "export").eval()
+    real = mask.astype(bool)
+    np.testing.assert_allclose(hf_logits(reloaded, ids, mask)[real],
+                               hf_logits(hf, ids, mask)[real], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_checkpoints_load_and_export_in_their_dtype(tmp_path, dtype):
+    import torch
+    hf = save_variant("qwen2_bias_untied", tmp_path / "hf")
+    hf.to(getattr(torch, dtype)).save_pretrained(tmp_path / "half")
+    model = jaxreason.load_pretrained(tmp_path / "half", dtype=dtype)
+    assert model.config.param_dtype == dtype
+    assert all(str(x.dtype) == dtype for x in __import__("jax").tree.leaves(model.params))
+    jaxreason.save_pretrained(model, tmp_path / "export")
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "export")
+    for (name, a), (_, b) in zip(hf.named_parameters(), reloaded.named_parameters()):
+        assert b.dtype == getattr(torch, dtype), name
+        assert torch.equal(a.to(b.dtype), b), name
+
+
+def test_bf16_compute_with_fp32_params_is_close_to_fp32(tmp_path):
+    hf = save_variant("llama3_rope_tied", tmp_path)
+    ids, mask = padded_batch()
+    expected = hf_logits(hf, ids, mask)
+    model = jaxreason.load_pretrained(tmp_path, dtype="bfloat16", param_dtype="float32")
+    assert model.config.param_dtype == "float32" and model.config.dtype == "bfloat16"
+    got = np.asarray(model(ids, attention_mask=mask), np.float32)
+    assert got.dtype == np.float32
+    real = mask.astype(bool)
+    # bf16 has ~3 significant digits; logits here are O(1).
+    assert np.abs(got - expected)[real].max() < 5e-2
+    assert np.mean(got[real].argmax(-1) == expected[real].argmax(-1)) > 0.9
