@@ -155,41 +155,48 @@ def rope_inverse_frequencies(config: ModelConfig) -> jax.Array:
     return inv
 
 
-def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
-    """Rotate `x [batch, length, heads, head_dim]` by `positions [batch, length]` (HF's
-    rotate-half layout, which is what HF checkpoints' q/k weights are permuted for)."""
-    angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [b, t, d/2]
-    cos = jnp.cos(angles)[:, :, None, :]
-    sin = jnp.sin(angles)[:, :, None, :]
+def rope_tables(positions: jax.Array, inv_freq: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """cos and sin `[batch, length, 1, head_dim // 2]` of `positions [batch, length]`, computed
+    once per forward and shared by every layer."""
+    angles = positions.astype(jnp.float32)[..., None] * inv_freq
+    return jnp.cos(angles)[:, :, None, :], jnp.sin(angles)[:, :, None, :]
+
+
+def apply_rope(x: jax.Array, rope: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """Rotate `x [batch, length, heads, head_dim]` in HF's rotate-half layout (the layout HF
+    checkpoints' q/k weights are permuted for)."""
+    cos, sin = rope
     x32 = x.astype(jnp.float32)
     x1, x2 = jnp.split(x32, 2, axis=-1)
-    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
-    return out.astype(x.dtype)
+    return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
 
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
     """Grouped-query attention.
 
     q: `[batch, q_len, heads, head_dim]`; k, v: `[batch, kv_len, kv_heads, head_dim]`;
-    mask: `[batch, q_len, kv_len]` bool. Scores and softmax in float32.
+    mask: `[batch, q_len, kv_len]` bool. The query heads sharing a kv head are folded into the
+    query axis so each kv head is one batched matmul. Scores and softmax in float32.
     """
     b, t, nh, d = q.shape
     kv_heads = k.shape[2]
-    q = q.reshape(b, t, kv_heads, nh // kv_heads, d)
-    scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=jnp.float32)
-    scores = scores * (1.0 / math.sqrt(d))
+    groups = nh // kv_heads
+    q = q.reshape(b, t, kv_heads, groups, d).transpose(0, 2, 3, 1, 4).reshape(
+        b, kv_heads, groups * t, d)
+    scores = jnp.einsum("bkqd,bskd->bkqs", q, k, preferred_element_type=jnp.float32)
+    scores = scores.reshape(b, kv_heads, groups, t, -1) * (1.0 / math.sqrt(d))
     scores = jnp.where(mask[:, None, None, :, :], scores, _NEG_INF)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
-    return out.reshape(b, t, nh, d)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
+    out = jnp.einsum("bkqs,bskd->bkqd", probs, v)
+    return out.reshape(b, kv_heads, groups, t, d).transpose(0, 3, 1, 2, 4).reshape(b, t, nh, d)
 
 
 def _dense(x: jax.Array, w: jax.Array, spec: str) -> jax.Array:
     return jnp.einsum(spec, x, w.astype(x.dtype))
 
 
-def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array, positions: jax.Array,
-                  mask: jax.Array, inv_freq: jax.Array,
+def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
+                  mask: jax.Array, rope: tuple[jax.Array, jax.Array],
                   cache_kv: tuple[jax.Array, jax.Array] | None, layer_index: Any,
                   cache_index: jax.Array | None) -> tuple[jax.Array, Any]:
     """One pre-norm block. With a cache (the stacked `[layers, ...]` k and v), the new keys and
@@ -203,8 +210,8 @@ def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array, positions: j
         q = q + layer["q_bias"].astype(q.dtype)
         k = k + layer["k_bias"].astype(k.dtype)
         v = v + layer["v_bias"].astype(v.dtype)
-    q = constrain(apply_rope(q, positions, inv_freq), ("batch", "length", "act_heads", None))
-    k = apply_rope(k, positions, inv_freq)
+    q = constrain(apply_rope(q, rope), ("batch", "length", "act_heads", None))
+    k = apply_rope(k, rope)
     new_cache = None
     if cache_kv is not None:
         ck, cv = cache_kv
@@ -275,14 +282,14 @@ def forward(params: Params, config: ModelConfig, input_ids: jax.Array,
         if cache is not None:
             raise ValueError("positions are required with a KV cache")
     mask, valid = _attention_mask(attention_mask, segment_ids, cache)
-    inv_freq = rope_inverse_frequencies(config)
+    rope = rope_tables(positions, rope_inverse_frequencies(config))
 
     h = params["embed"].astype(dtype)[input_ids]
     h = constrain(h, ("batch", "length", "act_embed"))
     cache_index = None if cache is None else cache.index
 
     def block(h: jax.Array, layer: Params, kv: Any, index: Any) -> tuple[jax.Array, Any]:
-        return decoder_layer(config, layer, h, positions, mask, inv_freq, kv, index, cache_index)
+        return decoder_layer(config, layer, h, mask, rope, kv, index, cache_index)
 
     if config.remat_policy != "none":
         block = jax.checkpoint(block, policy=_REMAT[config.remat_policy])

@@ -19,12 +19,14 @@ LETTERS = "ABCDEFGH"
 
 # A label right after a marker: "(B)", "B", "b", "2"; a bare "A"/"a" followed by a word is
 # the article, not a label.
-_LABEL = r"\s*[*_]*\s*(?:\(\s*([A-Ha-h1-8])\s*\)|(?!A\s+[a-z])(?!a\s+[a-z])([A-Ha-h1-8])(?![\w']))"
+_LABEL = r"(?:[*_]+\s*)?(?:\(\s*([A-Ha-h1-8])\s*\)|(?!A\s+[a-z])(?!a\s+[a-z])([A-Ha-h1-8])(?![\w']))"
+# Separators are written so that no two adjacent quantifiers can match the same characters
+# (no polynomial backtracking on long runs of spaces).
 _MARKED = (
-    re.compile(r"final answer(?: is)?\s*[:：]?" + _LABEL, re.IGNORECASE),
-    re.compile(r"answer is\s*[:：]?" + _LABEL, re.IGNORECASE),
+    re.compile(r"final answer(?: is)?\s*(?:[:：]\s*)?" + _LABEL, re.IGNORECASE),
+    re.compile(r"answer is\s*(?:[:：]\s*)?" + _LABEL, re.IGNORECASE),
 )
-_ANSWER_COLON = re.compile(r"answer\s*[:：]" + _LABEL, re.IGNORECASE)
+_ANSWER_COLON = re.compile(r"answer\s*[:：]\s*" + _LABEL, re.IGNORECASE)
 _PAREN_LETTER = re.compile(r"\(([A-H])\)")
 _BARE_LETTER = re.compile(r"(?<![\w'])(?!A\s+[a-z])([A-H])(?![\w'])")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf)\s*\{([^{}]*)\}")

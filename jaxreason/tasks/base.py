@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping
 
 Record = Mapping[str, Any]
 ChatMessages = list[dict[str, str]]
@@ -240,13 +240,3 @@ def get(name: str, **options: Any) -> Task:
         reward = dataclasses.replace(reward, **reward_overrides)
     return cls(reward=reward, **options)
 
-
-def cut(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters (for error messages and logs)."""
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def as_sequence(values: Any, what: str) -> Sequence[Any]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{what} must be a sequence, got {type(values).__name__}")
-    return values

@@ -1,0 +1,223 @@
+"""The jitted generation program: prefill, then a `lax.while_loop` of one-token decode steps.
+
+Everything per step (the forward, truncation, sampling, stop checks, writing outputs) runs
+inside the loop, so a call costs one dispatch however many tokens it makes. Shapes are static
+per `ProgramShape` (the sampler buckets them); sampling settings, the token budget and the model
+parameters are traced arguments, so changing them never recompiles.
+
+Prompts arrive left-padded (`[prompts, prompt_length]`), so every row's last prompt token sits
+in the last column and its first new token goes to cache slot `prompt_length`; positions are
+explicit (count of real tokens), which makes the padding invisible to the model. With `n > 1`
+samples per prompt the prompt is prefilled once and its cache repeated n times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxreason.model.config import ModelConfig
+from jaxreason.model.llama import KVCache, forward, lm_head
+from jaxreason.parallel import constrain
+from jaxreason.sampling.params import FINISH_LENGTH, FINISH_STOP_STRING, FINISH_STOP_TOKEN
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramShape:
+    """Static shape of one compiled program.
+
+    prompts: prompt rows (bucketed); n: samples per prompt (rows = prompts * n);
+    prompt_length / new_tokens: bucketed lengths (cache length = their sum);
+    greedy: argmax decoding; truncates: top-k / top-p filtering is compiled in.
+    """
+
+    prompts: int
+    n: int
+    prompt_length: int
+    new_tokens: int
+    greedy: bool
+    truncates: bool
+
+    @property
+    def rows(self) -> int:
+        return self.prompts * self.n
+
+
+class ProgramInputs(NamedTuple):
+    """Traced inputs. prompt_ids / prompt_mask: `[prompts, prompt_length]` left-padded;
+    prompt_index / sample_index / active: `[rows]` (inactive rows are batch padding);
+    stop_token_ids: `[k]` (-1 = unused); stop_tables: `[strings, states, vocab]`;
+    stop_lengths: `[strings]`; scalars: seed, max_new_tokens, temperature, top_k, top_p,
+    pad_token_id."""
+
+    prompt_ids: jax.Array
+    prompt_mask: jax.Array
+    prompt_index: jax.Array
+    sample_index: jax.Array
+    active: jax.Array
+    stop_token_ids: jax.Array
+    stop_tables: jax.Array
+    stop_lengths: jax.Array
+    seed: jax.Array
+    max_new_tokens: jax.Array
+    temperature: jax.Array
+    top_k: jax.Array
+    top_p: jax.Array
+    pad_token_id: jax.Array
+
+
+class ProgramOutputs(NamedTuple):
+    """tokens / logprobs / raw_logprobs: `[rows, new_tokens]`; lengths / finish_codes /
+    stop_index: `[rows]`."""
+
+    tokens: jax.Array
+    logprobs: jax.Array
+    raw_logprobs: jax.Array
+    lengths: jax.Array
+    finish_codes: jax.Array
+    stop_index: jax.Array
+
+
+def truncate_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> jax.Array:
+    """Set to -inf every logit outside the top-k, then outside the top-p nucleus of the
+    renormalized top-k distribution. logits: `[rows, vocab]` (already temperature-scaled);
+    top_k: 0 = off; top_p: 1 = off. Tokens tied with the last kept logit are kept too."""
+    vocab = logits.shape[-1]
+    ordered = -jnp.sort(-logits, axis=-1)  # descending
+    k = jnp.where(top_k > 0, jnp.minimum(top_k, vocab), vocab)
+    rank = jnp.arange(vocab)
+    in_top_k = rank[None, :] < k
+    probs = jax.nn.softmax(jnp.where(in_top_k, ordered, -jnp.inf), axis=-1)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    keep = in_top_k & (mass_before < top_p)  # rank 0 is always kept
+    kept = jnp.sum(keep, axis=-1, keepdims=True)
+    threshold = jnp.take_along_axis(ordered, kept - 1, axis=-1)
+    return jnp.where(logits >= threshold, logits, -jnp.inf)
+
+
+def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: ProgramInputs,
+                shape: ProgramShape) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Draw one token per row. logits: `[rows, vocab]` float32; keys: `[rows]` typed keys.
+
+    Returns tokens `[rows]`, their log-probs under the distribution used (0 when greedy) and
+    under the raw model distribution (temperature 1, no truncation)."""
+    raw = jax.nn.log_softmax(logits, axis=-1)
+    if shape.greedy:
+        tokens = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        used = jnp.zeros(tokens.shape, jnp.float32)
+    else:
+        scaled = logits / inputs.temperature
+        if shape.truncates:
+            scaled = truncate_logits(scaled, inputs.top_k, inputs.top_p)
+        step_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, step)
+        gumbel = jax.vmap(lambda k: jax.random.gumbel(k, logits.shape[-1:], jnp.float32))(
+            step_keys)
+        tokens = jnp.argmax(scaled + gumbel, axis=-1).astype(jnp.int32)
+        used = jnp.take_along_axis(jax.nn.log_softmax(scaled, axis=-1), tokens[:, None],
+                                   axis=-1)[:, 0]
+    raw_at = jnp.take_along_axis(raw, tokens[:, None], axis=-1)[:, 0]
+    return tokens, used, raw_at
+
+
+class _Carry(NamedTuple):
+    step: jax.Array  # tokens emitted so far
+    cache: KVCache
+    last: jax.Array  # [rows] token to feed next
+    done: jax.Array  # [rows]
+    stop_state: jax.Array  # [rows, strings]
+    out: ProgramOutputs
+
+
+def _constrain_cache(cache: KVCache) -> KVCache:
+    axes = KVCache.logical_axes()
+    return KVCache(k=constrain(cache.k, axes.k), v=constrain(cache.v, axes.v),
+                   valid=constrain(cache.valid, axes.valid), index=cache.index)
+
+
+def _record(carry: _Carry, tokens: jax.Array, used: jax.Array, raw: jax.Array,
+            inputs: ProgramInputs) -> _Carry:
+    """Write the step's tokens for rows still running; update stop checks and done flags."""
+    emit = ~carry.done
+    tokens = jnp.where(emit, tokens, inputs.pad_token_id)
+    used = jnp.where(emit, used, 0.0)
+    raw = jnp.where(emit, raw, 0.0)
+    out = carry.out
+    at = (0, carry.step)
+    hit_token = emit & jnp.any(tokens[:, None] == inputs.stop_token_ids[None, :], axis=-1)
+    stop_state = carry.stop_state
+    stop_index = out.stop_index
+    hit_string = jnp.zeros_like(emit)
+    if stop_state.shape[1]:
+        strings = jnp.arange(stop_state.shape[1])[None, :]
+        new_state = inputs.stop_tables[strings, stop_state, tokens[:, None]]
+        stop_state = jnp.where(emit[:, None], new_state, stop_state)
+        matched = stop_state == inputs.stop_lengths[None, :]
+        hit_string = emit & ~hit_token & jnp.any(matched, axis=-1)
+        stop_index = jnp.where(hit_string, jnp.argmax(matched, axis=-1).astype(jnp.int32),
+                               stop_index)
+    finish = jnp.where(hit_token, FINISH_STOP_TOKEN,
+                       jnp.where(hit_string, FINISH_STOP_STRING, out.finish_codes))
+    out = ProgramOutputs(
+        tokens=jax.lax.dynamic_update_slice(out.tokens, tokens[:, None], at),
+        logprobs=jax.lax.dynamic_update_slice(out.logprobs, used[:, None], at),
+        raw_logprobs=jax.lax.dynamic_update_slice(out.raw_logprobs, raw[:, None], at),
+        lengths=out.lengths + emit.astype(jnp.int32),
+        finish_codes=finish.astype(jnp.int32),
+        stop_index=stop_index)
+    return carry._replace(step=carry.step + 1, last=tokens, done=carry.done | hit_token | hit_string,
+                          stop_state=stop_state, out=out)
+
+
+def generate_program(params: Any, config: ModelConfig, shape: ProgramShape,
+                     inputs: ProgramInputs) -> ProgramOutputs:
+    """Prefill + decode loop; jit with `config` and `shape` static."""
+    rows, n = shape.rows, shape.n
+    cache_length = shape.prompt_length + shape.new_tokens
+    ids = constrain(inputs.prompt_ids, ("batch", "length"))
+    mask = constrain(inputs.prompt_mask, ("batch", "length"))
+    positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
+    cache = KVCache.create(config, shape.prompts, cache_length)
+    hidden, cache = forward(params, config, ids, positions, mask, cache=cache, return_hidden=True)
+    logits = lm_head(params, config, hidden[:, -1])  # [prompts, vocab]
+    prompt_lengths = jnp.sum(mask, axis=1).astype(jnp.int32)
+    if n > 1:
+        cache = KVCache(k=jnp.repeat(cache.k, n, axis=1), v=jnp.repeat(cache.v, n, axis=1),
+                        valid=jnp.repeat(cache.valid, n, axis=0), index=cache.index)
+        logits = jnp.repeat(logits, n, axis=0)
+        prompt_lengths = jnp.repeat(prompt_lengths, n, axis=0)
+    cache = _constrain_cache(cache)
+    logits = constrain(logits, ("batch", "act_vocab"))
+
+    base = jax.random.key(inputs.seed)
+    keys = jax.vmap(lambda p, s: jax.random.fold_in(jax.random.fold_in(base, p), s))(
+        inputs.prompt_index, inputs.sample_index)
+
+    def zeros(dtype: Any) -> jax.Array:
+        return constrain(jnp.zeros((rows, shape.new_tokens), dtype), ("batch", None))
+
+    num_strings = inputs.stop_lengths.shape[0]
+    carry = _Carry(
+        step=jnp.zeros((), jnp.int32), cache=cache,
+        last=jnp.zeros((rows,), jnp.int32), done=~inputs.active,
+        stop_state=jnp.zeros((rows, num_strings), jnp.int32),
+        out=ProgramOutputs(
+            tokens=zeros(jnp.int32) + inputs.pad_token_id, logprobs=zeros(jnp.float32),
+            raw_logprobs=zeros(jnp.float32), lengths=jnp.zeros((rows,), jnp.int32),
+            finish_codes=jnp.full((rows,), FINISH_LENGTH, jnp.int32),
+            stop_index=jnp.full((rows,), -1, jnp.int32)))
+    carry = _record(carry, *sample_step(logits, keys, carry.step, inputs, shape), inputs)
+
+    def running(c: _Carry) -> jax.Array:
+        return (c.step < inputs.max_new_tokens) & ~jnp.all(c.done)
+
+    def decode(c: _Carry) -> _Carry:
+        positions = (prompt_lengths + c.step - 1)[:, None]
+        step_logits, cache = forward(params, config, c.last[:, None], positions,
+                                     jnp.ones((rows, 1), jnp.int32), cache=c.cache)
+        c = c._replace(cache=_constrain_cache(cache))
+        return _record(c, *sample_step(step_logits[:, 0], keys, c.step, inputs, shape), inputs)
+
+    return jax.lax.while_loop(running, decode, carry).out

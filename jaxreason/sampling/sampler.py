@@ -1,0 +1,296 @@
+"""`Sampler`: prompts in, samples out, over a (sharded) `Model` and a `transformers` tokenizer.
+
+The host side of generation: turn prompts into token lists, pick bucketed shapes so that a
+long run compiles a handful of programs, place the batch on the mesh, run the jitted program
+(`engine.generate_program`) and turn its padded arrays into results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Mapping, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jaxreason import parallel
+from jaxreason.model.model import Model
+from jaxreason.sampling.engine import ProgramInputs, ProgramShape, generate_program
+from jaxreason.sampling.params import FINISH_REASONS, FINISH_STOP_STRING, GeneratedBatch, \
+    SampleResult, SamplingParams
+from jaxreason.sampling.stop_strings import StopStringTables, cut_at_stop
+
+log = logging.getLogger(__name__)
+
+Prompt = str | Sequence[Mapping[str, str]] | Sequence[int]
+
+
+def powers_of_two(start: int, stop: int) -> tuple[int, ...]:
+    """start, 2*start, ... up to the first value >= stop."""
+    out = [start]
+    while out[-1] < stop:
+        out.append(out[-1] * 2)
+    return tuple(out)
+
+
+def pick_bucket(value: int, buckets: Sequence[int], what: str) -> int:
+    """The smallest bucket >= value; a clear error when the value exceeds every bucket."""
+    for b in buckets:
+        if b >= value:
+            return b
+    raise ValueError(f"{what} {value} exceeds the largest bucket {max(buckets)}; "
+                     f"pass larger buckets to Sampler(...)")
+
+
+class Sampler:
+    """Batched generation with a KV cache.
+
+    model: a `jaxreason.Model` (its mesh, if any, shards the batch over `data`/`fsdp` and the
+    model over `tensor`). tokenizer: a `transformers` tokenizer; optional when prompts are token
+    ids and no stop strings are used. prompt_buckets / new_token_buckets: allowed padded prompt
+    lengths and generation budgets (default: powers of two from 16 up to the model's
+    `max_position_embeddings`); batch_buckets: allowed prompt counts (default powers of two).
+    """
+
+    def __init__(self, model: Model, tokenizer: Any = None, *,
+                 prompt_buckets: Sequence[int] | None = None,
+                 new_token_buckets: Sequence[int] | None = None,
+                 batch_buckets: Sequence[int] | None = None,
+                 pad_token_id: int | None = None) -> None:
+        config = model.config
+        limit = max(config.max_position_embeddings, 16)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.prompt_buckets = tuple(sorted(prompt_buckets or powers_of_two(16, limit)))
+        self.new_token_buckets = tuple(sorted(new_token_buckets or powers_of_two(16, limit)))
+        self.batch_buckets = tuple(sorted(batch_buckets)) if batch_buckets else None
+        if pad_token_id is None:
+            pad_token_id = getattr(tokenizer, "pad_token_id", None)
+        if pad_token_id is None:
+            pad_token_id = config.pad_token_id
+        if pad_token_id is None:
+            eos = self._eos_ids()
+            pad_token_id = eos[0] if eos else 0
+        self.pad_token_id = int(pad_token_id)
+        self._stop_tables = StopStringTables(tokenizer, config.vocab_size)
+        self._program = jax.jit(generate_program, static_argnums=(1, 2))
+        self._compiled: set[Any] = set()
+
+    # ----------------------------------------------------------------------------- parameters
+
+    @property
+    def params(self) -> Any:
+        return self.model.params
+
+    def update_params(self, params: Any) -> None:
+        """Sample from new parameters (same shapes, dtypes and shardings: no recompilation)."""
+        self.model = Model(self.model.config, params, self.model.mesh, self.model.rules)
+
+    # ----------------------------------------------------------------------------- prompts
+
+    def encode(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        """Token ids of each prompt: strings are tokenized (with the tokenizer's special tokens,
+        e.g. BOS), chat message lists go through `apply_chat_template(add_generation_prompt=
+        True)`, token-id lists pass through."""
+        out = []
+        for i, prompt in enumerate(prompts):
+            if isinstance(prompt, str):
+                out.append(list(self._need_tokenizer()(prompt)["input_ids"]))
+            elif isinstance(prompt, np.ndarray) or (
+                    len(prompt) and all(isinstance(t, (int, np.integer)) for t in prompt)):
+                out.append([int(t) for t in prompt])
+            elif len(prompt) and all(isinstance(m, Mapping) for m in prompt):
+                tok = self._need_tokenizer()
+                text = tok.apply_chat_template(list(prompt), tokenize=False,
+                                               add_generation_prompt=True)
+                out.append(list(tok(text, add_special_tokens=False)["input_ids"]))
+            else:
+                raise ValueError(f"prompt {i}: expected a string, a list of chat messages "
+                                 f"({{'role', 'content'}} dicts) or a list of token ids, got "
+                                 f"{prompt!r:.80}")
+            if not out[-1]:
+                raise ValueError(f"prompt {i} has no tokens")
+        return out
+
+    def _need_tokenizer(self) -> Any:
+        if self.tokenizer is None:
+            raise ValueError("text and chat prompts need a tokenizer: Sampler(model, tokenizer)")
+        return self.tokenizer
+
+    def _eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        for source in (getattr(self.tokenizer, "eos_token_id", None), self.model.config.eos_token_id):
+            if source is None:
+                continue
+            for t in (source if isinstance(source, (tuple, list)) else (source,)):
+                if int(t) not in ids:
+                    ids.append(int(t))
+        return ids
+
+    # ----------------------------------------------------------------------------- generation
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingParams | None = None, *,
+                 params: Any = None) -> list[SampleResult]:
+        """Samples for each prompt, prompt-major (`len(prompts) * sampling.n` results).
+
+        params: model parameters to use for this call instead of the sampler's."""
+        sampling = sampling or SamplingParams()
+        prompt_ids = self.encode(prompts)
+        batch = self.generate_ids(prompt_ids, sampling, params=params)
+        results = []
+        for r in range(batch.tokens.shape[0]):
+            length = int(batch.lengths[r])
+            token_ids = batch.tokens[r, :length].tolist()
+            text = ""
+            if self.tokenizer is not None:
+                text = self.tokenizer.decode(token_ids, skip_special_tokens=True,
+                                             clean_up_tokenization_spaces=False)
+            code = int(batch.finish_codes[r])
+            stop_reason: str | int | None = None
+            if code == FINISH_STOP_STRING:
+                text, stop_reason = cut_at_stop(text, sampling.stop,
+                                                sampling.include_stop_str_in_output)
+                if stop_reason is None:  # decoded text differs from the token bytes
+                    stop_reason = sampling.stop[int(batch.stop_index[r])]
+            elif FINISH_REASONS[code] == "stop":
+                stop_reason = token_ids[-1]
+            p = int(batch.prompt_index[r])
+            results.append(SampleResult(
+                text=text, token_ids=token_ids, logprobs=batch.logprobs[r, :length].tolist(),
+                raw_logprobs=batch.raw_logprobs[r, :length].tolist(),
+                finish_reason=FINISH_REASONS[code], stop_reason=stop_reason, prompt_index=p,
+                sample_index=int(batch.sample_index[r]), prompt_token_ids=prompt_ids[p]))
+        return results
+
+    def generate_ids(self, prompts: Sequence[Sequence[int]] | np.ndarray,
+                     sampling: SamplingParams | None = None, *, attention_mask: Any = None,
+                     params: Any = None) -> GeneratedBatch:
+        """Array API: token-id prompts in, padded numpy arrays out (see `GeneratedBatch`).
+
+        prompts: lists of token ids, or a padded `[prompts, length]` array with
+        `attention_mask` (1 = real token; left, right or any padding)."""
+        sampling = sampling or SamplingParams()
+        if attention_mask is not None:
+            ids, mask = np.asarray(prompts), np.asarray(attention_mask).astype(bool)
+            if ids.shape != mask.shape or ids.ndim != 2:
+                raise ValueError(f"prompts {ids.shape} and attention_mask {mask.shape} must be "
+                                 f"the same [prompts, length] shape")
+            prompts = [row[m].tolist() for row, m in zip(ids, mask)]
+        prompts = [list(map(int, p)) for p in prompts]
+        if not prompts:
+            raise ValueError("generate needs at least one prompt")
+        for i, p in enumerate(prompts):
+            if not p:
+                raise ValueError(f"prompt {i} has no tokens")
+            bad = [t for t in p if not 0 <= t < self.model.config.vocab_size]
+            if bad:
+                raise ValueError(f"prompt {i}: token ids {bad[:5]} are outside the model's "
+                                 f"vocabulary [0, {self.model.config.vocab_size})")
+        n = sampling.n
+        shape = ProgramShape(
+            prompts=self._batch_bucket(len(prompts), n), n=n,
+            prompt_length=pick_bucket(max(map(len, prompts)), self.prompt_buckets,
+                                      "prompt length"),
+            new_tokens=pick_bucket(sampling.max_new_tokens, self.new_token_buckets,
+                                   "max_new_tokens"),
+            greedy=sampling.greedy, truncates=sampling.truncates)
+        inputs = self._inputs(prompts, sampling, shape)
+        params = self.model.params if params is None else params
+        key = (shape, inputs.stop_token_ids.shape, inputs.stop_tables.shape,
+               jax.tree.structure(params))
+        if key not in self._compiled:
+            self._compiled.add(key)
+            log.info("sampler: compiling generate program for %d prompts x %d samples, prompt "
+                     "length %d, %d new tokens, greedy=%s, top-k/top-p=%s, %d stop ids, stop "
+                     "tables %s", shape.prompts, n, shape.prompt_length, shape.new_tokens,
+                     shape.greedy, shape.truncates, inputs.stop_token_ids.shape[0],
+                     inputs.stop_tables.shape)
+        with self.model.context():
+            out = self._program(params, self.model.config, shape, inputs)
+        out = parallel.to_host(out)
+        rows = len(prompts) * n
+        width = sampling.max_new_tokens
+        return GeneratedBatch(
+            tokens=out.tokens[:rows, :width], logprobs=out.logprobs[:rows, :width],
+            raw_logprobs=out.raw_logprobs[:rows, :width], lengths=out.lengths[:rows],
+            finish_codes=out.finish_codes[:rows], stop_index=out.stop_index[:rows],
+            prompt_index=np.repeat(np.arange(len(prompts)), n),
+            sample_index=np.tile(np.arange(n), len(prompts)))
+
+    # ----------------------------------------------------------------------------- internals
+
+    def _batch_shards(self) -> int:
+        mesh = self.model.mesh
+        if mesh is None:
+            return 1
+        spec = parallel.logical_to_spec(("batch",), None, mesh, self.model.rules)[0]
+        axes = () if spec is None else (spec,) if isinstance(spec, str) else spec
+        sizes = dict(zip(mesh.axis_names, mesh.axis_sizes))
+        return int(np.prod([sizes[a] for a in axes]))
+
+    def _batch_bucket(self, num_prompts: int, n: int) -> int:
+        """Padded prompt count: a configured bucket, else the smallest power of two such that
+        the rows (prompts * n) split evenly over the batch shards when possible."""
+        if self.batch_buckets:
+            return pick_bucket(num_prompts, self.batch_buckets, "number of prompts")
+        base = 1 << max(0, math.ceil(math.log2(num_prompts)))
+        shards = self._batch_shards()
+        b = base
+        while (b * n) % shards and b < base * shards:
+            b *= 2
+        return b if (b * n) % shards == 0 else base
+
+    def _inputs(self, prompts: list[list[int]], sampling: SamplingParams,
+                shape: ProgramShape) -> ProgramInputs:
+        ids = np.full((shape.prompts, shape.prompt_length), self.pad_token_id, np.int32)
+        mask = np.zeros((shape.prompts, shape.prompt_length), np.int32)
+        for i, p in enumerate(prompts):
+            ids[i, shape.prompt_length - len(p):] = p
+            mask[i, shape.prompt_length - len(p):] = 1
+        for i in range(len(prompts), shape.prompts):  # batch padding: one dummy token
+            mask[i, -1] = 1
+        prompt_index = np.repeat(np.arange(shape.prompts, dtype=np.int32), shape.n)
+        sample_index = np.tile(np.arange(shape.n, dtype=np.int32), shape.prompts)
+        stop_ids = list(sampling.stop_token_ids)
+        if not sampling.ignore_eos:
+            stop_ids += [t for t in self._eos_ids() if t not in stop_ids]
+        stop_ids_arr = np.full((max(8, 1 << math.ceil(math.log2(max(len(stop_ids), 1)))),), -1,
+                               np.int32)
+        stop_ids_arr[:len(stop_ids)] = stop_ids
+        if sampling.stop:
+            slots = 1 << math.ceil(math.log2(len(sampling.stop)))
+            longest = max(len(s.encode()) for s in sampling.stop)
+            states = 1 << math.ceil(math.log2(longest + 1))
+            tables, lengths = self._stop_tables.build(sampling.stop, slots, states)
+        else:
+            tables = np.zeros((0, 1, self.model.config.vocab_size), np.int32)
+            lengths = np.zeros((0,), np.int32)
+        inputs = ProgramInputs(
+            prompt_ids=ids, prompt_mask=mask, prompt_index=prompt_index,
+            sample_index=sample_index, active=prompt_index < len(prompts),
+            stop_token_ids=stop_ids_arr, stop_tables=tables, stop_lengths=lengths,
+            seed=np.uint32(sampling.seed % 2**32), max_new_tokens=np.int32(sampling.max_new_tokens),
+            temperature=np.float32(sampling.temperature or 1.0), top_k=np.int32(sampling.top_k),
+            top_p=np.float32(sampling.top_p), pad_token_id=np.int32(self.pad_token_id))
+        return self._place(inputs)
+
+    def _place(self, inputs: ProgramInputs) -> ProgramInputs:
+        """Put the inputs on the mesh: batch-shaped arrays split over the batch axes, the rest
+        replicated. Every process passes the same global prompts."""
+        mesh = self.model.mesh
+        if mesh is None:
+            return ProgramInputs(*(jax.numpy.asarray(x) for x in inputs))
+        batch_fields = {"prompt_ids", "prompt_mask", "prompt_index", "sample_index", "active"}
+        placed = []
+        for name, x in zip(ProgramInputs._fields, inputs):
+            x = np.asarray(x)
+            if name in batch_fields:
+                names = ("batch",) + (None,) * (x.ndim - 1)
+                spec = parallel.logical_to_spec(names, x.shape, mesh, self.model.rules)
+            else:
+                spec = PartitionSpec()
+            placed.append(jax.make_array_from_callback(
+                x.shape, NamedSharding(mesh, spec), lambda index, x=x: x[index]))
+        return ProgramInputs(*placed)
