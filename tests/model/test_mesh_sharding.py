@@ -67,3 +67,26 @@ def test_random_init_is_created_sharded_and_matches_unsharded():
     assert sharded.params["layers"]["gate"].sharding.spec == P(None, "fsdp", "tensor")
     for a, b in zip(jax.tree.leaves(sharded.params), jax.tree.leaves(plain.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_loading_on_a_mesh_reads_only_each_devices_shard(tmp_path, monkeypatch):
+    """A 70B model must never be gathered whole on one host: each device's callback returns its
+    own block, so sharded tensors are never materialized in full on the host."""
+    save_variant("llama_untied", tmp_path)
+    blocks = {}
+    real = jax.make_array_from_callback
+
+    def recording(shape, sharding, callback, *args, **kwargs):
+        def wrapped(index):
+            block = callback(index)
+            blocks.setdefault(shape, []).append(block.shape)
+            return block
+        return real(shape, sharding, wrapped, *args, **kwargs)
+
+    monkeypatch.setattr(jax, "make_array_from_callback", recording)
+    mesh = parallel.make_mesh(1, 4, 2)
+    params = jaxreason.load_pretrained(tmp_path, mesh=mesh).params
+    up = params["layers"]["up"]  # [2 layers, 64 embed -> fsdp 4, 96 mlp -> tensor 2]
+    assert set(blocks[up.shape]) == {(2, 16, 48)}
+    embed = params["embed"]  # [128 vocab -> tensor 2, 64 embed -> fsdp 4]
+    assert set(blocks[embed.shape]) == {(64, 16)}

@@ -1,0 +1,128 @@
+"""The jitted train step `(state, batch) -> (state, metrics)`, shared by every objective.
+
+The whole update is visible here: micro-batch gradient accumulation under `lax.scan`, the
+division by the global normaliser, the global gradient norm, the optimizer update. The state is
+donated and its shardings are explicit on both sides, so parameters and moments are updated
+in place in their sharded layout; the batch is sharded over the ("data", "fsdp") mesh axes.
+
+Micro-batch j is rows j, j+n, j+2n, ... of the batch: every device's shard of rows then holds
+an equal part of each micro-batch, so splitting moves no data between devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxreason import parallel
+from jaxreason.losses import LossOutput
+from jaxreason.train.state import TrainState
+
+# (params, batch) -> LossOutput; an objective from `jaxreason.losses` with its config bound.
+ParamsLoss = Callable[[Any, dict[str, jax.Array]], LossOutput]
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Rows over ("data", "fsdp"); every other dimension replicated (any rank)."""
+    return NamedSharding(mesh, parallel.logical_to_spec(("batch",), None, mesh))
+
+
+def split_microbatches(batch: dict[str, jax.Array], n: int) -> dict[str, jax.Array]:
+    """`[rows, ...] -> [n, rows / n, ...]`, micro-batch j = rows j, j + n, j + 2n, ..."""
+    def split(x: jax.Array) -> jax.Array:
+        rows = x.shape[0]
+        if rows % n:
+            raise ValueError(f"batch of {rows} rows does not split into {n} micro-batches")
+        x = x.reshape(rows // n, n, *x.shape[1:]).swapaxes(0, 1)
+        return parallel.constrain(x, (None, "batch") + (None,) * (x.ndim - 2))
+    return jax.tree.map(split, batch)
+
+
+def accumulate_gradients(loss_fn: ParamsLoss, params: Any, batch: dict[str, jax.Array],
+                         num_microbatches: int, grad_shardings: Any = None
+                         ) -> tuple[LossOutput, Any]:
+    """Sums of (loss, weight, metrics) and of the gradient of `total` over micro-batches.
+    `grad_shardings` (the parameters' shardings) places the gradient accumulators."""
+    def grad_fn(mb: dict[str, jax.Array]) -> tuple[LossOutput, Any]:
+        def total(p: Any) -> tuple[jax.Array, LossOutput]:
+            out = loss_fn(p, mb)
+            return out.total, out
+        (_, out), grads = jax.value_and_grad(total, has_aux=True)(params)
+        return out, grads
+
+    if num_microbatches == 1:
+        return grad_fn(batch)
+    micro = split_microbatches(batch, num_microbatches)
+    first = jax.tree.map(lambda x: x[0], micro)
+    out_shape = jax.eval_shape(lambda: grad_fn(first))
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape)
+    if grad_shardings is not None:  # accumulators live where the parameters live
+        zeros = (zeros[0], jax.lax.with_sharding_constraint(zeros[1], grad_shardings))
+
+    def body(acc: Any, mb: dict[str, jax.Array]) -> tuple[Any, None]:
+        return jax.tree.map(jnp.add, acc, grad_fn(mb)), None
+
+    acc, _ = jax.lax.scan(body, zeros, micro)
+    return acc
+
+
+def _safe_div(a: jax.Array, b: jax.Array) -> jax.Array:
+    return a / jnp.where(b > 0, b, 1)
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], *, loss_fn: ParamsLoss,
+               optimizer: optax.GradientTransformation, schedule: optax.Schedule,
+               num_microbatches: int = 1, grad_shardings: Any = None
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimizer update on the global batch (un-jitted; see `make_train_step`)."""
+    out, grads = accumulate_gradients(loss_fn, state.params, batch, num_microbatches,
+                                      grad_shardings)
+    grads = jax.tree.map(lambda g: _safe_div(g, out.weight), grads)
+    grad_norm = optax.global_norm(grads)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {
+        "loss": _safe_div(out.total, out.weight),
+        "grad_norm": grad_norm,
+        "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
+        "loss_weight": out.weight,
+    }
+    if "segment_ids" in batch:
+        metrics["tokens"] = jnp.sum(batch["segment_ids"] > 0).astype(jnp.float32)
+    if "loss_mask" in batch:
+        metrics["loss_tokens"] = jnp.sum(batch["loss_mask"]).astype(jnp.float32)
+    metrics.update({k: _safe_div(s, c) for k, (s, c) in out.metrics.items()})
+    new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state,
+                           rng=state.rng)
+    return new_state, metrics
+
+
+def make_train_step(loss_fn: ParamsLoss, optimizer: optax.GradientTransformation,
+                    schedule: optax.Schedule, *, mesh: Mesh, state_shardings: TrainState,
+                    num_microbatches: int = 1,
+                    rules: parallel.LogicalRules | None = None
+                    ) -> Callable[[TrainState, dict[str, jax.Array]],
+                                  tuple[TrainState, dict[str, jax.Array]]]:
+    """The jitted step with explicit shardings and the state donated. Call it with the batch
+    as global arrays (`parallel.host_local_to_global`); tracing happens under the mesh and the
+    logical rules so the model's activation constraints apply."""
+    def step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, Any]:
+        return train_step(state, batch, loss_fn=loss_fn, optimizer=optimizer,
+                          schedule=schedule, num_microbatches=num_microbatches,
+                          grad_shardings=state_shardings.params)
+
+    replicated = NamedSharding(mesh, PartitionSpec())
+    jitted = jax.jit(step, in_shardings=(state_shardings, batch_sharding(mesh)),
+                     out_shardings=(state_shardings, replicated), donate_argnums=0)
+    rules = tuple(rules) if rules is not None else parallel.DEFAULT_RULES
+
+    def run(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, Any]:
+        with jax.set_mesh(mesh), parallel.logical_rules(rules):
+            return jitted(state, batch)
+
+    run.jitted = jitted  # type: ignore[attr-defined]  (for lowering / cost analysis)
+    return run
