@@ -191,6 +191,26 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.
     return out.reshape(b, kv_heads, groups, t, d).transpose(0, 3, 1, 2, 4).reshape(b, t, nh, d)
 
 
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+    """`attention` for a mask that is causal within the row (no KV cache), computed by query
+    blocks that each see only the keys up to their own end. This skips the masked upper
+    triangle, about half the work, and keeps each block's scores in cache: on CPU it is ~3x
+    faster than one full `[length, length]` score matrix."""
+    t = q.shape[1]
+    block = max(_MIN_QUERY_BLOCK, -(-t // _MAX_QUERY_BLOCKS))
+    if t <= block:
+        return attention(q, k, v, mask)
+    outs = []
+    for start in range(0, t, block):
+        end = min(start + block, t)
+        outs.append(attention(q[:, start:end], k[:, :end], v[:, :end], mask[:, start:end, :end]))
+    return jnp.concatenate(outs, axis=1)
+
+
+_MIN_QUERY_BLOCK = 64
+_MAX_QUERY_BLOCKS = 16
+
+
 def _dense(x: jax.Array, w: jax.Array, spec: str) -> jax.Array:
     return jnp.einsum(spec, x, w.astype(x.dtype))
 
@@ -220,7 +240,7 @@ def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
         cv = jax.lax.dynamic_update_slice(cv, v[None].astype(cv.dtype), start)
         new_cache = (ck, cv)
         k, v = ck[layer_index].astype(q.dtype), cv[layer_index].astype(q.dtype)
-    out = attention(q, k, v, mask)
+    out = attention(q, k, v, mask) if cache_kv is not None else causal_attention(q, k, v, mask)
     out = _dense(out, layer["o"], "bthd,hde->bte")
     if config.o_bias:
         out = out + layer["o_bias"].astype(out.dtype)

@@ -80,3 +80,14 @@ def test_bf16_compute_with_fp32_params_is_close_to_fp32(tmp_path):
     # bf16 has ~3 significant digits; logits here are O(1).
     assert np.abs(got - expected)[real].max() < 5e-2
     assert np.mean(got[real].argmax(-1) == expected[real].argmax(-1)) > 0.9
+
+
+def test_long_padded_batch_uses_blockwise_attention_and_matches(tmp_path):
+    """Sequences longer than one query block (64) take the blockwise causal path."""
+    hf = save_variant("qwen2_bias_untied", tmp_path)
+    ids, mask = padded_batch(length=200, left=True)
+    mask[1, :150] = 0  # one row mostly padding
+    expected = hf_logits(hf, ids, mask)
+    got = np.asarray(jaxreason.load_pretrained(tmp_path)(ids, attention_mask=mask))
+    real = mask.astype(bool)
+    assert np.abs(got - expected)[real].max() < 1e-4
