@@ -1,0 +1,73 @@
+"""Advantage estimators and group filters for group-sampled RL (GRPO and its variants).
+
+Pure NumPy over rewards `[groups, group_size]` (one group = the completions of one prompt), so
+they run on the host between sampling and the train step. A small registry lets a config pick
+an estimator by name, the way it picks a loss.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+AdvantageFn = Callable[..., np.ndarray]
+_ADVANTAGES: dict[str, AdvantageFn] = {}
+
+
+def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
+    def decorate(fn: AdvantageFn) -> AdvantageFn:
+        _ADVANTAGES[name] = fn
+        return fn
+    return decorate
+
+
+def get_advantage(name: str) -> AdvantageFn:
+    if name not in _ADVANTAGES:
+        raise KeyError(f"unknown advantage estimator {name!r}; known: {sorted(_ADVANTAGES)}")
+    return _ADVANTAGES[name]
+
+
+def _check(rewards: np.ndarray) -> np.ndarray:
+    rewards = np.asarray(rewards, np.float64)
+    if rewards.ndim != 2:
+        raise ValueError(f"rewards must be [groups, group_size], got shape {rewards.shape}")
+    return rewards
+
+
+@register_advantage("grpo")
+def group_advantages(rewards: np.ndarray, *, normalize_std: bool = True,
+                     epsilon: float = 1e-4) -> np.ndarray:
+    """(r - mean(group)) / (std(group) + epsilon), or without the std division (Dr. GRPO).
+
+    The std is the population std (ddof=0); a group whose rewards are all equal gets zero
+    advantages either way. Returns float32 `[groups, group_size]`.
+    """
+    rewards = _check(rewards)
+    centered = rewards - rewards.mean(axis=1, keepdims=True)
+    if normalize_std:
+        centered = centered / (rewards.std(axis=1, keepdims=True) + epsilon)
+    return centered.astype(np.float32)
+
+
+@register_advantage("rloo")
+def leave_one_out_advantages(rewards: np.ndarray) -> np.ndarray:
+    """r_i - mean of the other completions' rewards (RLOO baseline)."""
+    rewards = _check(rewards)
+    n = rewards.shape[1]
+    if n < 2:
+        raise ValueError("leave-one-out needs at least 2 completions per group")
+    others = (rewards.sum(axis=1, keepdims=True) - rewards) / (n - 1)
+    return (rewards - others).astype(np.float32)
+
+
+def informative_groups(rewards: np.ndarray, *, min_std: float = 0.0) -> np.ndarray:
+    """Boolean `[groups]`: groups kept by dynamic sampling.
+
+    min_std = 0 keeps groups whose rewards are not all equal (DAPO); min_std > 0 keeps groups
+    whose reward std exceeds it (SRL's filter). Dropped groups carry no GRPO gradient.
+    """
+    rewards = _check(rewards)
+    if min_std > 0:
+        return rewards.std(axis=1) > min_std
+    return np.ptp(rewards, axis=1) > 0
