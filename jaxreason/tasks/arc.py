@@ -1,25 +1,28 @@
 """ARC (AI2 Reasoning Challenge): multiple choice, graded by the chosen label.
 
 Labels are normalized to letters (a few ARC items use `1`-`4`; they are shown and graded as
-`A`-`D`). The answer is taken, by priority (ALGORITHMS.md 6.5), from "Final answer: (X)",
-"answer is (X)", `\\boxed{X}`, "Answer: X", a standalone label in the last line, and finally
-from a choice's text written out in full (case-insensitive exact match, unique).
+`A`-`D`, and a completion must answer with the letter). The answer is taken, by priority
+(ALGORITHMS.md 6.5), from "Final answer: (X)", "answer is (X)", `\\boxed{X}`, "Answer: X", a
+choice's text written out in full after "answer is" or as the last line (case-insensitive
+exact match, unique), and finally a standalone label in the last line. (6.5 puts the label in
+the last line before choice texts; a choice text such as "H, C, I" holds a letter, so the more
+specific match goes first.)
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from jaxreason.tasks.base import ChatMessages, Record, RewardConfig, Task, Verdict, register
 from jaxreason.tasks.text import last_boxed
 
 LETTERS = "ABCDEFGH"
 
-# A label right after a marker: "(B)", "B", "b", "2"; a bare "A"/"a" followed by a word is
-# the article, not a label.
-_LABEL = r"(?:[*_]+\s*)?(?:\(\s*([A-Ha-h1-8])\s*\)|(?!A\s+[a-z])(?!a\s+[a-z])([A-Ha-h1-8])(?![\w']))"
+# A label right after a marker: "(B)", "B", "b"; a bare "A"/"a" followed by a word is the
+# article, not a label. Digits are not labels: prompts show every item's choices as letters.
+_LABEL = r"(?:[*_]+\s*)?(?:\(\s*([A-Ha-h])\s*\)|(?!A\s+[a-z])(?!a\s+[a-z])([A-Ha-h])(?![\w']))"
 # Separators are written so that no two adjacent quantifiers can match the same characters
 # (no polynomial backtracking on long runs of spaces).
 _MARKED = (
@@ -45,9 +48,23 @@ def normalize_label(label: Any) -> str:
 
 
 def choices(record: Record) -> list[tuple[str, str]]:
-    """The record's choices as (letter label, text) pairs, in order."""
+    """The record's choices as (letter label, text) pairs, in order.
+
+    Reads the ARC release layout (`question: {stem, choices: [{text, label}]}`) and the Hugging
+    Face `ai2_arc` layout (`question: str`, `choices: {text: [...], label: [...]}`).
+    """
     question = record["question"]
-    return [(normalize_label(choice["label"]), str(choice["text"])) for choice in question["choices"]]
+    if isinstance(question, Mapping):
+        pairs = [(choice["label"], choice["text"]) for choice in question["choices"]]
+    else:
+        pairs = list(zip(record["choices"]["label"], record["choices"]["text"]))
+    return [(normalize_label(label), str(text)) for label, text in pairs]
+
+
+def stem(record: Record) -> str:
+    """The question text (either layout, see `choices`)."""
+    question = record["question"]
+    return str(question["stem"]) if isinstance(question, Mapping) else str(question)
 
 
 def _label_from_match(match: re.Match[str]) -> str:
@@ -74,10 +91,18 @@ def _match_choice_text(candidate: str, options: list[tuple[str, str]]) -> str | 
     return None
 
 
+def _fill(template: str, question: str, listed: str) -> str:
+    # Not str.format: templates may hold literal braces; one pass, so a stem that contains
+    # "{choices}" stays as written.
+    values = {"stem": question, "choices": listed}
+    return re.sub(r"\{(stem|choices)\}", lambda match: values[match.group(1)], template)
+
+
 @register("arc")
 @dataclasses.dataclass(frozen=True)
 class ArcTask(Task):
-    """ARC-style multiple-choice questions (`question.stem`, `question.choices`, `answerKey`)."""
+    """ARC-style multiple-choice questions (`question.stem`, `question.choices`, `answerKey`;
+    or the Hugging Face layout `question`, `choices.text`, `choices.label`, `answerKey`)."""
 
     reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
     choice_text_fallback: bool = True
@@ -89,11 +114,11 @@ class ArcTask(Task):
     required_fields = ("question", "answerKey")
 
     def prompt(self, record: Record, *, chat: bool = False) -> str | ChatMessages:
-        stem = record["question"]["stem"]
+        question = stem(record)
         listed = "\n".join(f"({label}) {text}" for label, text in choices(record))
         if not chat:
-            return self.plain_template.format(stem=stem, choices=listed)
-        messages = [{"role": "user", "content": self.chat_template.format(stem=stem, choices=listed)}]
+            return _fill(self.plain_template, question, listed)
+        messages = [{"role": "user", "content": _fill(self.chat_template, question, listed)}]
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         return messages
@@ -113,8 +138,8 @@ class ArcTask(Task):
         boxed = last_boxed(completion)
         if boxed is not None:
             inner = _TEXT_WRAPPER.sub(r"\1", boxed).strip().strip("()").strip()
-            if len(inner) == 1 and (inner.upper() in LETTERS or inner in "12345678"):
-                return normalize_label(inner)
+            if len(inner) == 1 and inner.upper() in LETTERS:
+                return inner.upper()
             if options:
                 label = _match_choice_text(inner, options)
                 if label:
@@ -124,16 +149,15 @@ class ArcTask(Task):
             return _label_from_match(match)
         lines = completion.strip().splitlines()
         last_line = lines[-1] if lines else ""
-        match = _last(_PAREN_LETTER, last_line) or _last(_BARE_LETTER, last_line)
-        if match:
-            return match.group(1)
         if options:
+            # A whole choice text is more specific than a lone letter (choice "H, C, I").
             answer_text = _last(_ANSWER_TEXT, completion)
             for candidate in ([answer_text.group(1)] if answer_text else []) + [last_line]:
                 label = _match_choice_text(candidate, options)
                 if label:
                     return label
-        return None
+        match = _last(_PAREN_LETTER, last_line) or _last(_BARE_LETTER, last_line)
+        return match.group(1) if match else None
 
     def reference_completion(self, record: Record) -> str:
         gold = self.gold_answer(record)

@@ -73,7 +73,7 @@ def tokenize(text: str, rules: ExpressionRules) -> list[str]:
             raise ExpressionError(f"character {char!r} is not allowed")
         if char.isdigit() or char == ".":
             start = index
-            while index < end and (text[index].isdigit() or text[index] == "."):
+            while index < end and (text[index].isdigit() or (text[index] == "." and rules.allow_decimals)):
                 index += 1
             number = text[start:index]
             if number.count(".") > 1 or number.startswith(".") or number.endswith("."):

@@ -13,7 +13,8 @@ Why processes, and why our own pool:
 * Workers are fresh interpreters (`python -m jaxreason.tasks._worker`), not forks: the
   training process holds JAX threads (fork is unsafe) and its `__main__` may import JAX
   (multiprocessing's spawn/forkserver re-import `__main__` in every child). A worker imports
-  only the grader, caps its address space with RLIMIT_AS, and exits when the parent goes.
+  only the grader, caps its address space (RLIMIT_AS) and each item's CPU time (RLIMIT_CPU),
+  and exits when the parent goes.
 
 Items are sent in small chunks (one pipe round trip per chunk, not per item); a worker
 reports each item as it finishes, so the parent always knows which item is running and its
@@ -111,17 +112,15 @@ class _Worker:
         except subprocess.TimeoutExpired:  # pragma: no cover - a kill -9 that did not take
             pass
 
-    def close(self) -> None:
-        """Asks the worker to exit (EOF on its input), killing it if it does not."""
-        try:
-            self.send_connection.close()
-        except OSError:
-            pass
-        try:
-            self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
-        self.kill()
+
+
+def _picklable(arguments: Any, index: int, fail: Callable[[int, str], None]) -> bool:
+    try:
+        pickle.dumps(arguments)
+        return True
+    except Exception as error:
+        fail(index, f"unpicklable_item: {type(error).__name__}: {error}"[:200])
+        return False
 
 
 class GradingPool:
@@ -194,6 +193,9 @@ class GradingPool:
                 results[index] = JobFailure(reason)
                 finished[index] = True
 
+        def encode(chunk: list[int]) -> bytes:
+            return pickle.dumps((function_bytes, [(i, arguments[i]) for i in chunk], item_timeout_s))
+
         def give_back(worker: _Worker) -> None:
             """Puts a worker's unstarted items back at the front of the queue."""
             for index in reversed(worker.items):
@@ -216,12 +218,15 @@ class GradingPool:
                 chunk_size = max(1, min(64, math.ceil(len(queue) / (4 * self.num_workers))))
                 chunk = [queue.popleft() for _ in range(min(chunk_size, len(queue)))]
                 try:
-                    worker.send_connection.send((function_bytes, [(i, arguments[i]) for i in chunk]))
-                except (OSError, ValueError, pickle.PicklingError) as error:
-                    if isinstance(error, pickle.PicklingError):
-                        for index in chunk:
-                            fail(index, f"unpicklable_item: {error}"[:200])
+                    message = encode(chunk)
+                except Exception:  # an argument that does not pickle fails alone
+                    chunk = [index for index in chunk if _picklable(arguments[index], index, fail)]
+                    if not chunk:
                         continue
+                    message = encode(chunk)
+                try:
+                    worker.send_connection.send_bytes(message)
+                except (OSError, ValueError):  # the worker died while idle: retry elsewhere
                     queue.extendleft(reversed(chunk))
                     self._replace(worker)
                     continue
@@ -296,8 +301,8 @@ class GradingPool:
         """Stops all workers. The pool cannot be used afterwards."""
         with self._lock:
             self._closed = True
-            for worker in self._workers:
-                worker.close()
+            for worker in self._workers:  # workers hold no state: no need for a graceful exit
+                worker.kill()
             self._workers.clear()
 
     def __enter__(self) -> "GradingPool":
@@ -319,9 +324,17 @@ _DEFAULT_POOLS: dict[int, GradingPool] = {}
 _DEFAULT_POOLS_LOCK = threading.Lock()
 
 
+# Workers a default pool gets when none is asked for: each holds SymPy (~100 MB), so a
+# 200-core host should not start 200 of them unasked.
+DEFAULT_MAX_WORKERS = 8
+
+
 def default_pool(num_workers: int | None = None) -> GradingPool:
-    """A process-wide pool per worker count, started on first use and closed at exit."""
-    count = max(1, num_workers or os.cpu_count() or 1)
+    """A process-wide pool per worker count, started on first use and closed at exit.
+
+    num_workers: None means min(CPU count, DEFAULT_MAX_WORKERS).
+    """
+    count = max(1, num_workers or min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS))
     with _DEFAULT_POOLS_LOCK:
         pool = _DEFAULT_POOLS.get(count)
         if pool is None or pool._closed:
@@ -341,7 +354,9 @@ def close_default_pools() -> None:
 
 def run_with_timeout(fn: Callable[..., Any], arguments: tuple[Any, ...], timeout_s: float) -> Any:
     """Runs one call in the default single-worker pool; a `JobFailure` if it failed."""
-    return default_pool(1).map(fn, [arguments], item_timeout_s=timeout_s, total_timeout_s=timeout_s + _STARTUP_TIMEOUT_S)[0]
+    pool = default_pool(1)
+    total_s = timeout_s + _STARTUP_TIMEOUT_S  # a replacement worker may have to start first
+    return pool.map(fn, [arguments], item_timeout_s=timeout_s, total_timeout_s=total_s)[0]
 
 
 def grade_batch(
@@ -359,7 +374,9 @@ def grade_batch(
     Never raises for a bad item: an item past `item_timeout_s`, one whose worker crashed, and
     every item unfinished at `total_timeout_s` get `task.failed_grade(reason)` (the incorrect
     reward, `correct=False`, reason "timeout" / "worker_crashed" / "total_timeout").
-    `num_workers=0` grades in this process without time limits (debugging only).
+    `num_workers=0` runs `task.grade` in a loop in this process: no per-item limit, but MATH's
+    symbolic checks still go to a worker with a deadline and the other graders are linear-time
+    (for those it is also faster than the pool). None uses `default_pool()`.
     """
     if len(records) != len(completions):
         raise ValueError(f"grade_batch got {len(records)} records but {len(completions)} completions")

@@ -1,10 +1,14 @@
 """GSM8K: grade-school word problems with an integer answer after `####`.
 
 The gold answer is the number after the last `####` of the dataset's `answer` field. A
-completion's answer is, by priority (ALGORITHMS.md 6.3): "Final answer: X" (the Iterative RPO
-format), "#### X", "The answer is X", `\\boxed{X}`, and, in lenient mode, the last number in
-the text. Numbers compare exactly as `Fraction`s after removing `$`, commas and `%`, so `18`,
-`18.00`, `$18` and `18.` are the same answer; floats are never compared for equality.
+completion's answer is the number after the last explicit marker, "Final answer: X" (the
+Iterative RPO format), "#### X" or "The answer is X"; else the number in the last `\\boxed{X}`;
+else, in lenient mode, the last number in the text. (ALGORITHMS.md 6.3 ranks the markers by
+kind; the last one is used instead because one GSM8K gold solution says "the final answer is
+15 gallons * 8 pints / gallon = 120 pints" before "#### 120".)
+
+Numbers compare exactly as `Fraction`s after removing `$`, commas and `%`, so `18`, `18.00`,
+`$18` and `18.` are the same answer; floats are never compared for equality.
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ _MARKERS = (
 _WINDOW = 100
 _CALCULATOR_ANNOTATION = re.compile(r"<<[^<>]{0,200}>>")
 
-GSM8K_INSTRUCTION = "Solve the problem step by step. Write the final numeric answer on the last line as '#### <answer>'."
+GSM8K_INSTRUCTION = (
+    "Solve the problem step by step. Write the final numeric answer on the last line as "
+    "'#### <answer>'."
+)
 
 
 def _clean(text: str) -> str:
@@ -73,8 +80,8 @@ class GSM8KTask(Task):
     def prompt(self, record: Record, *, chat: bool = False) -> str | ChatMessages:
         question = record[self.question_field]
         if not chat:
-            return self.plain_template.format(question=question)
-        messages = [{"role": "user", "content": self.chat_template.format(question=question)}]
+            return self.plain_template.replace("{question}", question)
+        messages = [{"role": "user", "content": self.chat_template.replace("{question}", question)}]
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         return messages
@@ -88,14 +95,18 @@ class GSM8KTask(Task):
 
     def _extract_with_format(self, completion: str) -> tuple[str | None, bool]:
         text = _clean(completion)
+        # The last explicit marker followed by a number wins: a model that restates or
+        # corrects itself means the later answer ("the final answer is 15 gallons * 8 =
+        # 120 ... #### 120" is 120, not 15).
+        best_position, best_number = -1, None
         for marker in _MARKERS:
-            last = None
-            for last in marker.finditer(text):
-                pass
-            if last is not None:
-                number = _first_number(text[last.end() : last.end() + _WINDOW])
-                if number is not None:
-                    return number, True
+            for match in marker.finditer(text):
+                if match.start() > best_position:
+                    number = _first_number(text[match.end() : match.end() + _WINDOW])
+                    if number is not None:
+                        best_position, best_number = match.start(), number
+        if best_number is not None:
+            return best_number, True
         boxed = last_boxed(completion)
         if boxed is not None:
             number = _first_number(_clean(boxed))

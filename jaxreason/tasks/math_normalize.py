@@ -19,7 +19,7 @@ from jaxreason.tasks.text import parse_plain_number
 # Relative tolerance for answers written as decimals (ALGORITHMS.md 6.2).
 DECIMAL_TOLERANCE = Fraction(1, 10**6)
 
-_SPACING_COMMANDS = re.compile(r"\\(?:!|,|;|:|>| |quad\b|qquad\b|displaystyle\b|textstyle\b)")
+_SPACING_COMMANDS = re.compile(r"(?<!\\)\\(?:!|,|;|:|>| |quad\b|qquad\b|displaystyle\b|textstyle\b)")
 _LEFT_RIGHT = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])")
 _DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree(?![a-zA-Z])")
 _TEXT_COMMAND = r"\\(?:text|textbf|textit|textnormal|mbox|mathrm|mathbf|mathit|operatorname)\s*"
@@ -58,7 +58,8 @@ def normalize_answer(answer: str) -> str:
     units = _UNIT_WORDS.fullmatch(text.strip())
     if units:  # "10 inches", "12 square units"
         text = units.group(1)
-    if _THOUSANDS.fullmatch(text.strip()):  # before spaces go: "1, 234" is a list, "1,234" not
+    text = text.strip().rstrip(".").strip()
+    if _THOUSANDS.fullmatch(text):  # before spaces go: "1, 234" is a list, "1,234" is not
         text = text.replace(",", "")
     text = text.replace(" ", "")
     for long, short in _RELATIONS:

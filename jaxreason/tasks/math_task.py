@@ -54,8 +54,8 @@ class MathTask(Task):
     def prompt(self, record: Record, *, chat: bool = False) -> str | ChatMessages:
         problem = record[self.problem_field]
         if not chat:
-            return self.plain_template.format(problem=problem)
-        messages = [{"role": "user", "content": self.chat_template.format(problem=problem)}]
+            return self.plain_template.replace("{problem}", problem)
+        messages = [{"role": "user", "content": self.chat_template.replace("{problem}", problem)}]
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         return messages
@@ -84,7 +84,7 @@ class MathTask(Task):
 
     def _check(self, record: Record, completion: str) -> Verdict:
         gold = self.gold_answer(record)
-        if gold is None:
+        if gold is None or not gold.strip():  # two MATH train solutions box nothing: \boxed{}
             return Verdict(False, None, "no_gold_answer", False)
         pred = self.extract(completion)
         return self.compare(gold, pred)

@@ -65,7 +65,8 @@ def strip_boxed_wrapper(text: str) -> str:
     stripped = text.strip()
     if stripped.startswith(_BOX_COMMANDS):
         inner = last_boxed(stripped)
-        if inner is not None and stripped.endswith("}") and stripped.count("\\boxed") + stripped.count("\\fbox") == 1:
+        boxes = stripped.count("\\boxed") + stripped.count("\\fbox")
+        if inner is not None and stripped.endswith("}") and boxes == 1:
             return inner
     return text
 
@@ -96,11 +97,6 @@ def parse_plain_number(text: str) -> Fraction | None:
 # A number inside free text: optional minus, integer part with or without thousands separators,
 # optional decimal part. Alternatives are disjoint enough that matching is linear.
 TEXT_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
-
-
-def numbers_in(text: str) -> list[str]:
-    """All number tokens in `text`, in order (`$`, unicode minus handled by the caller)."""
-    return TEXT_NUMBER.findall(text)
 
 
 def clean_number_text(text: str) -> str:
