@@ -8,7 +8,10 @@ parameters are traced arguments, so changing them never recompiles.
 Prompts arrive left-padded (`[prompts, prompt_length]`), so every row's last prompt token sits
 in the last column and its first new token goes to cache slot `prompt_length`; positions are
 explicit (count of real tokens), which makes the padding invisible to the model. With `n > 1`
-samples per prompt the prompt is prefilled once and its cache repeated n times.
+samples per prompt the prompt is prefilled once and its cache repeated n times. Prefill is the
+model's `forward`; decode steps use `decode.decode_step` (per-layer weights and a matmul-ordered
+cache, see decode.py), except for `scan_layers` models, which decode through `forward` too
+(one scanned layer body keeps deep models' compile time and memory down).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import jax.numpy as jnp
 
 from jaxreason.model.config import ModelConfig
 from jaxreason.model.llama import KVCache, forward, lm_head
-from jaxreason.parallel import constrain
+from jaxreason.parallel import LogicalRules, constrain, logical_rules
+from jaxreason.sampling import decode
 from jaxreason.sampling.params import FINISH_LENGTH, FINISH_STOP_STRING, FINISH_STOP_TOKEN
 
 
@@ -98,6 +102,14 @@ def truncate_logits(logits: jax.Array, top_k: jax.Array, top_p: jax.Array) -> ja
     return jnp.where(logits >= threshold, logits, -jnp.inf)
 
 
+def first_argmax(x: jax.Array) -> jax.Array:
+    """`jnp.argmax` over the last axis (first maximal index) as two plain reductions: XLA's CPU
+    argmax (a variadic reduce) costs as much as a matmul over the same array."""
+    best = jnp.max(x, axis=-1, keepdims=True)
+    index = jnp.arange(x.shape[-1], dtype=jnp.int32)
+    return jnp.min(jnp.where(x == best, index, x.shape[-1]), axis=-1)
+
+
 def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: ProgramInputs,
                 shape: ProgramShape) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Draw one token per row. logits: `[rows, vocab]` float32; keys: `[rows]` typed keys.
@@ -106,7 +118,7 @@ def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: Pro
     under the raw model distribution (temperature 1, no truncation)."""
     raw = jax.nn.log_softmax(logits, axis=-1)
     if shape.greedy:
-        tokens = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        tokens = first_argmax(logits)
         used = jnp.zeros(tokens.shape, jnp.float32)
     else:
         scaled = logits / inputs.temperature
@@ -115,7 +127,7 @@ def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: Pro
         step_keys = jax.vmap(jax.random.fold_in, (0, None))(keys, step)
         gumbel = jax.vmap(lambda k: jax.random.gumbel(k, logits.shape[-1:], jnp.float32))(
             step_keys)
-        tokens = jnp.argmax(scaled + gumbel, axis=-1).astype(jnp.int32)
+        tokens = first_argmax(scaled + gumbel)
         used = jnp.take_along_axis(jax.nn.log_softmax(scaled, axis=-1), tokens[:, None],
                                    axis=-1)[:, 0]
     raw_at = jnp.take_along_axis(raw, tokens[:, None], axis=-1)[:, 0]
@@ -124,7 +136,7 @@ def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: Pro
 
 class _Carry(NamedTuple):
     step: jax.Array  # tokens emitted so far
-    cache: KVCache
+    cache: Any  # decode.DecodeCache, or KVCache for scanned models
     last: jax.Array  # [rows] token to feed next
     done: jax.Array  # [rows]
     stop_state: jax.Array  # [rows, strings]
@@ -167,19 +179,29 @@ def _record(carry: _Carry, tokens: jax.Array, used: jax.Array, raw: jax.Array,
         lengths=out.lengths + emit.astype(jnp.int32),
         finish_codes=finish.astype(jnp.int32),
         stop_index=stop_index)
-    return carry._replace(step=carry.step + 1, last=tokens, done=carry.done | hit_token | hit_string,
-                          stop_state=stop_state, out=out)
+    done = carry.done | hit_token | hit_string
+    return carry._replace(step=carry.step + 1, last=tokens, done=done, stop_state=stop_state,
+                          out=out)
 
 
 def generate_program(params: Any, config: ModelConfig, shape: ProgramShape,
-                     inputs: ProgramInputs) -> ProgramOutputs:
-    """Prefill + decode loop; jit with `config` and `shape` static."""
+                     rules: LogicalRules, inputs: ProgramInputs) -> ProgramOutputs:
+    """Prefill + decode loop; jit with `config`, `shape` and `rules` static (the logical axis
+    rules are an argument so that programs traced under other rules are cached apart)."""
+    with logical_rules(rules):
+        return _generate(params, config, shape, inputs)
+
+
+def _generate(params: Any, config: ModelConfig, shape: ProgramShape,
+              inputs: ProgramInputs) -> ProgramOutputs:
     rows, n = shape.rows, shape.n
     cache_length = shape.prompt_length + shape.new_tokens
     ids = constrain(inputs.prompt_ids, ("batch", "length"))
     mask = constrain(inputs.prompt_mask, ("batch", "length"))
     positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
-    cache = KVCache.create(config, shape.prompts, cache_length)
+    fast = not config.scan_layers  # see decode.py; scanned (deep) models decode via forward()
+    cache = KVCache.create(config, shape.prompts,
+                           shape.prompt_length if fast else cache_length)
     hidden, cache = forward(params, config, ids, positions, mask, cache=cache, return_hidden=True)
     logits = lm_head(params, config, hidden[:, -1])  # [prompts, vocab]
     prompt_lengths = jnp.sum(mask, axis=1).astype(jnp.int32)
@@ -188,7 +210,12 @@ def generate_program(params: Any, config: ModelConfig, shape: ProgramShape,
                         valid=jnp.repeat(cache.valid, n, axis=0), index=cache.index)
         logits = jnp.repeat(logits, n, axis=0)
         prompt_lengths = jnp.repeat(prompt_lengths, n, axis=0)
-    cache = _constrain_cache(cache)
+    if fast:
+        layers = decode.split_layers(params, config)
+        head = decode.head_params(params, config)
+        cache = decode.from_prefill(cache, cache_length)
+    else:
+        cache = _constrain_cache(cache)
     logits = constrain(logits, ("batch", "act_vocab"))
 
     base = jax.random.key(inputs.seed)
@@ -213,11 +240,17 @@ def generate_program(params: Any, config: ModelConfig, shape: ProgramShape,
     def running(c: _Carry) -> jax.Array:
         return (c.step < inputs.max_new_tokens) & ~jnp.all(c.done)
 
-    def decode(c: _Carry) -> _Carry:
-        positions = (prompt_lengths + c.step - 1)[:, None]
-        step_logits, cache = forward(params, config, c.last[:, None], positions,
-                                     jnp.ones((rows, 1), jnp.int32), cache=c.cache)
-        c = c._replace(cache=_constrain_cache(cache))
-        return _record(c, *sample_step(step_logits[:, 0], keys, c.step, inputs, shape), inputs)
+    def step(c: _Carry) -> _Carry:
+        positions = prompt_lengths + c.step - 1  # of the token fed in, c.last
+        if fast:
+            slot = shape.prompt_length + c.step - 1
+            step_logits, cache = decode.decode_step(head, layers, config, c.last, positions,
+                                                    slot, c.cache)
+        else:
+            step_logits, cache = forward(params, config, c.last[:, None], positions[:, None],
+                                         jnp.ones((rows, 1), jnp.int32), cache=c.cache)
+            step_logits, cache = step_logits[:, 0], _constrain_cache(cache)
+        c = c._replace(cache=cache)
+        return _record(c, *sample_step(step_logits, keys, c.step, inputs, shape), inputs)
 
-    return jax.lax.while_loop(running, decode, carry).out
+    return jax.lax.while_loop(running, step, carry).out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any, Mapping, Sequence
 
 import jax
@@ -24,7 +25,22 @@ from jaxreason.sampling.stop_strings import StopStringTables, cut_at_stop
 
 log = logging.getLogger(__name__)
 
+# One jitted program for all samplers: samplers over same-shaped models share compilations.
+_PROGRAM = jax.jit(generate_program, static_argnums=(1, 2, 3))
+
+
+def _cache_size(fn: Any) -> int:
+    """Number of programs `fn` has compiled (-1 where jax does not say)."""
+    size = getattr(fn, "_cache_size", None)
+    return size() if size is not None else -1
+
 Prompt = str | Sequence[Mapping[str, str]] | Sequence[int]
+
+
+def _check_prompt_list(prompts: Any) -> None:
+    if isinstance(prompts, str) or (len(prompts) and isinstance(prompts[0], (int, np.integer))):
+        raise ValueError("prompts must be a list of prompts (e.g. [text] or [[ids...]]), not a "
+                         "single prompt")
 
 
 def powers_of_two(start: int, stop: int) -> tuple[int, ...]:
@@ -51,7 +67,12 @@ class Sampler:
     model over `tensor`). tokenizer: a `transformers` tokenizer; optional when prompts are token
     ids and no stop strings are used. prompt_buckets / new_token_buckets: allowed padded prompt
     lengths and generation budgets (default: powers of two from 16 up to the model's
-    `max_position_embeddings`); batch_buckets: allowed prompt counts (default powers of two).
+    `max_position_embeddings`); batch_buckets: allowed prompt counts (default: powers of two,
+    doubled further until the rows split evenly over the mesh's batch shards).
+
+    Memory: besides the KV cache (`rows x (prompt bucket + new-token bucket)` slots per layer),
+    a call holds one extra copy of the layer weights, re-laid out for decoding and gathered
+    over `fsdp` (not for `scan_layers` models).
     """
 
     def __init__(self, model: Model, tokenizer: Any = None, *,
@@ -75,8 +96,8 @@ class Sampler:
             pad_token_id = eos[0] if eos else 0
         self.pad_token_id = int(pad_token_id)
         self._stop_tables = StopStringTables(tokenizer, config.vocab_size)
-        self._program = jax.jit(generate_program, static_argnums=(1, 2))
-        self._compiled: set[Any] = set()
+        self._program = _PROGRAM
+        self._seen: set[Any] = set()
 
     # ----------------------------------------------------------------------------- parameters
 
@@ -94,6 +115,7 @@ class Sampler:
         """Token ids of each prompt: strings are tokenized (with the tokenizer's special tokens,
         e.g. BOS), chat message lists go through `apply_chat_template(add_generation_prompt=
         True)`, token-id lists pass through."""
+        _check_prompt_list(prompts)
         out = []
         for i, prompt in enumerate(prompts):
             if isinstance(prompt, str):
@@ -121,7 +143,8 @@ class Sampler:
 
     def _eos_ids(self) -> list[int]:
         ids: list[int] = []
-        for source in (getattr(self.tokenizer, "eos_token_id", None), self.model.config.eos_token_id):
+        sources = (getattr(self.tokenizer, "eos_token_id", None), self.model.config.eos_token_id)
+        for source in sources:
             if source is None:
                 continue
             for t in (source if isinstance(source, (tuple, list)) else (source,)):
@@ -178,6 +201,7 @@ class Sampler:
                 raise ValueError(f"prompts {ids.shape} and attention_mask {mask.shape} must be "
                                  f"the same [prompts, length] shape")
             prompts = [row[m].tolist() for row, m in zip(ids, mask)]
+        _check_prompt_list(prompts)
         prompts = [list(map(int, p)) for p in prompts]
         if not prompts:
             raise ValueError("generate needs at least one prompt")
@@ -198,17 +222,19 @@ class Sampler:
             greedy=sampling.greedy, truncates=sampling.truncates)
         inputs = self._inputs(prompts, sampling, shape)
         params = self.model.params if params is None else params
-        key = (shape, inputs.stop_token_ids.shape, inputs.stop_tables.shape,
-               jax.tree.structure(params))
-        if key not in self._compiled:
-            self._compiled.add(key)
-            log.info("sampler: compiling generate program for %d prompts x %d samples, prompt "
-                     "length %d, %d new tokens, greedy=%s, top-k/top-p=%s, %d stop ids, stop "
-                     "tables %s", shape.prompts, n, shape.prompt_length, shape.new_tokens,
-                     shape.greedy, shape.truncates, inputs.stop_token_ids.shape[0],
-                     inputs.stop_tables.shape)
+        cached = _cache_size(self._program)
+        start = time.perf_counter()
         with self.model.context():
-            out = self._program(params, self.model.config, shape, inputs)
+            out = self._program(params, self.model.config, shape, self.model.rules, inputs)
+        key = (shape, inputs.stop_token_ids.shape, inputs.stop_tables.shape)
+        new = _cache_size(self._program) != cached if cached >= 0 else key not in self._seen
+        self._seen.add(key)
+        if new:
+            log.info("sampler: compiled a generate program in %.1fs: %d prompts x %d samples, "
+                     "prompt length %d, %d new tokens, greedy=%s, top-k/top-p=%s, %d stop ids, "
+                     "stop tables %s", time.perf_counter() - start, shape.prompts, n,
+                     shape.prompt_length, shape.new_tokens, shape.greedy, shape.truncates,
+                     inputs.stop_token_ids.shape[0], inputs.stop_tables.shape)
         out = parallel.to_host(out)
         rows = len(prompts) * n
         width = sampling.max_new_tokens

@@ -1,0 +1,66 @@
+"""The real Llama 3 tokenizer (tiktoken ranks + chat template from ../shared/data) end to end."""
+
+import numpy as np
+import pytest
+
+from jaxreason.model import create_model, preset_config
+from jaxreason.sampling import Sampler, SamplingParams
+from jaxreason.sampling.stop_strings import token_bytes
+
+TEXTS = ["Hello world", "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n\n#### 72",
+         "  leading spaces, tabs\tand unicode: café, 東京, emoji 🙂\n\n\nend"]
+MESSAGES = [{"role": "system", "content": "Think step by step."},
+            {"role": "user", "content": "What is 2 + 3?"}]
+EOT = 128009
+
+
+@pytest.fixture(scope="module")
+def tokenizer(shared_data, tmp_path_factory):
+    from jaxreason.tokenizer import load_tokenizer
+
+    return load_tokenizer(shared_data / "tokenizers" / "llama3",
+                          cache_dir=tmp_path_factory.mktemp("tokenizer_cache"))
+
+
+def test_encode_decode_round_trip_with_known_ids(tokenizer):
+    assert tokenizer("Hello world", add_special_tokens=False)["input_ids"] == [9906, 1917]
+    assert tokenizer("Hello world")["input_ids"] == [128000, 9906, 1917]
+    for text in TEXTS:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert tokenizer.decode(ids) == text
+
+
+def test_chat_template_renders_llama3_headers(tokenizer):
+    text = tokenizer.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True)
+    assert text == ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+                    "Think step by step.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+                    "What is 2 + 3?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+
+
+def test_token_bytes_concatenate_to_the_decoded_text(tokenizer):
+    pieces = token_bytes(tokenizer, 128256)
+    assert pieces[271] == b"\n\n" and pieces[128000] == b"" and pieces[EOT] == b""
+    for text in TEXTS:
+        ids = tokenizer(text)["input_ids"]
+        assert b"".join(pieces[i] for i in ids).decode() == text
+
+
+def test_sampler_generates_from_chat_and_text_prompts_with_llama3_vocabulary(tokenizer):
+    model = create_model(preset_config("llama-tiny", vocab_size=128256, hidden_size=32,
+                                       intermediate_size=64, num_heads=2, num_kv_heads=1),
+                         seed=0)
+    sampler = Sampler(model, tokenizer)
+    chat_ids = tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True)["input_ids"]
+    assert sampler.encode([MESSAGES, "Hello world"]) == [chat_ids, [128000, 9906, 1917]]
+    params = SamplingParams(temperature=1.0, n=2, max_new_tokens=16, seed=0, stop=["\n\n"],
+                            stop_token_ids=[EOT])
+    results = sampler.generate([MESSAGES, "Hello world"], params)
+    assert len(results) == 4
+    for r in results:
+        assert r.prompt_token_ids == (chat_ids if r.prompt_index == 0 else [128000, 9906, 1917])
+        full = tokenizer.decode(r.token_ids, skip_special_tokens=True)
+        if r.stop_reason == "\n\n":
+            assert r.text == full[:full.index("\n\n") + 2]
+        else:
+            assert r.text == full and "\n\n" not in full
+        assert np.all(np.asarray(r.raw_logprobs) <= 0) and r.length == len(r.logprobs)
