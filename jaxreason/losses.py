@@ -187,3 +187,77 @@ def mean_loss(output: LossOutput) -> tuple[jax.Array, dict[str, jax.Array]]:
         return a / jnp.where(b > 0, b, 1)
     return div(output.total, output.weight), {k: div(s, c) for k, (s, c) in
                                               output.metrics.items()}
+
+
+# ----------------------------------------------------------------------------- GRPO
+
+GRPO_NORMALIZERS = ("token", "sequence", "constant")
+
+
+@register_loss("grpo")
+def grpo_loss(params: llama.Params, config: ModelConfig, batch: Batch, *,
+              epsilon_low: float = 0.2, epsilon_high: float = 0.2, beta: float = 0.0,
+              normalizer: str = "token", constant_normalizer: float = 1024.0,
+              chunk_size: int = DEFAULT_CHUNK_SIZE) -> LossOutput:
+    """Clipped policy-gradient surrogate of GRPO and its variants (ALGORITHMS.md 5.4).
+
+    batch: input_ids, targets, positions, segment_ids, loss_mask (completion tokens that count)
+    `[batch, length]`; advantages `[batch]` (one per completion) or `[batch, length]`;
+    old_logprobs `[batch, length]` (log pi_old of the targets from the training forward of the
+    sampling-time parameters; absent = the current parameters are the sampling-time ones, so
+    the loss's own log-probs, without gradient, serve); with beta > 0 ref_logprobs; optional
+    sampler_logprobs (the sampler's log-probs, for the logged trainer-vs-sampler gap).
+    One completion per row (rows are not packed).
+
+    per token: ratio = exp(logp - old); surrogate = min(ratio * A, clip(ratio, 1 - eps_low,
+    1 + eps_high) * A); kl = exp(ref - logp) - (ref - logp) - 1 (k3); loss_t = -(surrogate -
+    beta * kl). normalizer: "token" = mean over all completion tokens of the global batch
+    (DAPO), "sequence" = mean over completions of each completion's token mean (GRPO),
+    "constant" = sum / (constant_normalizer * completions) (Dr. GRPO).
+    """
+    if normalizer not in GRPO_NORMALIZERS:
+        raise ValueError(f"normalizer must be one of {GRPO_NORMALIZERS}, got {normalizer!r}")
+    logp, entropy = token_logprobs(params, config, batch["input_ids"], batch["targets"],
+                                   positions=batch["positions"],
+                                   attention_mask=batch["segment_ids"] > 0,
+                                   segment_ids=batch["segment_ids"], chunk_size=chunk_size,
+                                   return_entropy=True)
+    mask = batch["loss_mask"].astype(jnp.float32)
+    advantages = batch["advantages"].astype(jnp.float32)
+    if advantages.ndim == 1:
+        advantages = advantages[:, None]
+    sg = jax.lax.stop_gradient
+    old = batch["old_logprobs"] if "old_logprobs" in batch else sg(logp)
+    log_ratio = logp - old
+    ratio = jnp.exp(log_ratio)
+    clipped = jnp.clip(ratio, 1.0 - epsilon_low, 1.0 + epsilon_high)
+    surrogate = jnp.minimum(ratio * advantages, clipped * advantages)
+    per_token = -surrogate
+    kl = jnp.zeros_like(logp)
+    if beta > 0:
+        ref_delta = batch["ref_logprobs"] - logp
+        kl = jnp.exp(ref_delta) - ref_delta - 1.0
+        per_token = per_token + beta * kl
+    per_token = per_token * mask
+    tokens = jnp.sum(mask)
+    sequences = jnp.sum(jnp.any(mask > 0, axis=1)).astype(jnp.float32)
+    if normalizer == "token":
+        total, weight = jnp.sum(per_token), tokens
+    elif normalizer == "sequence":
+        seq_tokens = jnp.sum(mask, axis=1)
+        total = jnp.sum(jnp.sum(per_token, axis=1) / jnp.maximum(seq_tokens, 1.0))
+        weight = sequences
+    else:
+        total, weight = jnp.sum(per_token), sequences * constant_normalizer
+    is_clipped = (ratio * advantages != surrogate) & (mask > 0)
+    metrics = {
+        "clip_fraction": (jnp.sum(is_clipped.astype(jnp.float32)), tokens),
+        "kl": (sg(jnp.sum(kl * mask)), tokens),
+        "entropy": (sg(jnp.sum(entropy * mask)), tokens),
+        "ratio": (sg(jnp.sum(ratio * mask)), tokens),
+        "logprob_gap_old": (sg(jnp.sum(jnp.abs(log_ratio) * mask)), tokens),
+    }
+    if "sampler_logprobs" in batch:
+        gap = jnp.abs(sg(old) - batch["sampler_logprobs"]) * mask
+        metrics["logprob_gap_sampler"] = (jnp.sum(gap), tokens)
+    return LossOutput(total, weight, metrics)

@@ -1,0 +1,235 @@
+"""SFT training throughput: jaxreason's train step vs a plain PyTorch loop over `transformers`.
+
+Both train the same architecture on the same random batch with AdamW and global-norm clipping:
+jaxreason runs its jitted step (chunked log-probs, fp32 master weights, `--dtype` compute); the
+peer runs `LlamaForCausalLM` forward + cross-entropy + backward + `clip_grad_norm_` +
+`torch.optim.AdamW.step`, eager, in float32 (autocast to bf16 on CUDA with `--dtype
+bfloat16`). Each runs in its own process; the median step time of `--steps` timed steps is
+reported (robust to other work on the machine). Prints a table, the jaxreason/PyTorch ratio,
+MFU where the chip's bf16 peak is known, and as the last line one JSON object.
+
+    python bench/train.py                                   # CPU, llama-small shape
+    python bench/train.py --model llama-3.2-1b --dtype bfloat16 --seq 2048 --batch 8 --no-peer
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+HF_CONFIGS = REPO / "tests" / "fixtures" / "hf_configs"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="llama-small",
+                   help="a preset (llama-tiny, llama-small) or an HF config.json name under "
+                        "tests/fixtures/hf_configs (llama-3.2-1b) or a path to a config.json")
+    p.add_argument("--vocab", type=int, default=None, help="vocabulary size of presets")
+    p.add_argument("--dtype", default="float32", help="compute dtype (float32 | bfloat16)")
+    p.add_argument("--batch", type=int, default=8, help="rows per step")
+    p.add_argument("--seq", type=int, default=256, help="positions per row")
+    p.add_argument("--steps", type=int, default=10,
+                   help="timed steps after 2 warm-up steps (the median step time is reported)")
+    p.add_argument("--remat", default="none", help="remat policy (none | full | dots | ...)")
+    p.add_argument("--scan", action="store_true", help="scan over layers")
+    p.add_argument("--chunk", type=int, default=512, help="log-prob chunk size")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for both (0: all cores; 1: a per-core comparison that "
+                        "other work on the machine disturbs least)")
+    p.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
+    p.add_argument("--worker", choices=("jax", "torch"), help=argparse.SUPPRESS)
+    return p.parse_args()
+
+
+def model_config(args: argparse.Namespace):
+    from jaxreason.model.config import PRESETS, load_config, preset_config
+
+    numerics = dict(dtype=args.dtype, param_dtype="float32", remat_policy=args.remat,
+                    scan_layers=args.scan)
+    if args.model in PRESETS:
+        extra = {"vocab_size": args.vocab} if args.vocab else {}
+        return preset_config(args.model, **extra, **numerics)
+    path = pathlib.Path(args.model)
+    if not path.exists():
+        path = HF_CONFIGS / f"{args.model}.json"
+    if not path.exists():
+        sys.exit(f"error: --model {args.model!r}: not a preset and no config at {path}")
+    return load_config(path, **numerics)
+
+
+def random_batch(config, rows: int, length: int, seed: int = 0) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, config.vocab_size, (rows, length + 1)).astype(np.int32)
+    return {"input_ids": tokens[:, :-1], "targets": tokens[:, 1:],
+            "positions": np.tile(np.arange(length, dtype=np.int32), (rows, 1)),
+            "segment_ids": np.ones((rows, length), np.int32),
+            "loss_mask": np.ones((rows, length), np.float32)}
+
+
+def bench_jax(config, batch: dict, args: argparse.Namespace) -> dict:
+    import jax
+    import optax
+
+    from jaxreason import losses, parallel
+    from jaxreason.train import state as train_state
+    from jaxreason.train.optim import decay_mask
+    from jaxreason.train.step import make_train_step
+
+    mesh = parallel.make_mesh()
+    schedule = optax.constant_schedule(1e-4)
+    optimizer = optax.chain(optax.clip_by_global_norm(1.0),
+                            optax.adamw(schedule, b1=0.9, b2=0.95, weight_decay=0.01,
+                                        mask=decay_mask))
+    state = train_state.init_state(config, optimizer, mesh, seed=0)
+    loss = functools.partial(losses.sft_loss, config=config, chunk_size=args.chunk)
+    step = make_train_step(lambda p, b: loss(p, batch=b), optimizer, schedule, mesh=mesh,
+                           state_shardings=train_state.state_shardings(config, optimizer, mesh))
+    global_batch = parallel.host_local_to_global(batch, mesh)
+    t0 = time.perf_counter()
+    state, metrics = step(state, global_batch)
+    jax.block_until_ready(metrics)
+    compile_s = time.perf_counter() - t0
+    state, metrics = step(state, global_batch)
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        state, metrics = step(state, global_batch)
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - t0)
+    return {"step_s": statistics.median(times), "first_step_s": compile_s,
+            "loss": float(metrics["loss"]),
+            "device": jax.devices()[0].device_kind, "num_devices": jax.device_count()}
+
+
+def bench_torch(config, batch: dict, args: argparse.Namespace) -> dict | None:
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        return None
+    from jaxreason.model.config import config_to_hf_dict
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.dtype == "bfloat16" and device == "cpu":
+        return None  # the CPU peer is float32 only (bf16 CPU kernels are not representative)
+    hf = transformers.LlamaConfig(**{k: v for k, v in config_to_hf_dict(
+        config.replace(architecture="llama")).items() if k not in ("architectures",)})
+    hf._attn_implementation = "sdpa"
+    model = transformers.LlamaForCausalLM(hf).to(device).train()
+    decay = [p for n, p in model.named_parameters() if "norm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if "norm" in n]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=1e-4,
+                            betas=(0.9, 0.95))
+    ids = torch.from_numpy(batch["input_ids"]).long().to(device)
+    targets = torch.from_numpy(batch["targets"]).long().to(device)
+    autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=args.dtype == "bfloat16")
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        with autocast:
+            logits = model(input_ids=ids).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1),
+                                                 targets.flatten())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return float(loss.detach())
+
+    def sync() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    step(), step()
+    sync()
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        loss = step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return {"step_s": statistics.median(times), "loss": loss,
+            "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}
+
+
+def run_worker(kind: str) -> dict | None:
+    """Each implementation runs in its own process, so neither inherits the other's threads
+    (XLA's and PyTorch's thread pools on the same cores slow each other down)."""
+    argv = [a for a in sys.argv[1:] if not a.startswith("--worker")]
+    env = dict(os.environ)
+    if kind == "jax" and parse_args().threads == 1:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                            "intra_op_parallelism_threads=1").strip()
+    out = subprocess.run([sys.executable, __file__, *argv, f"--worker={kind}"],
+                         capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"error: the {kind} run failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result or None
+
+
+def main() -> None:
+    args = parse_args()
+    config = model_config(args)
+    if args.worker:
+        batch = random_batch(config, args.batch, args.seq)
+        bench = bench_jax if args.worker == "jax" else bench_torch
+        print(json.dumps(bench(config, batch, args)))
+        return
+    from jaxreason.train.metrics import mfu, peak_flops
+
+    tokens = args.batch * args.seq
+    flops_per_token = config.flops_per_token(args.seq)
+    ours = run_worker("jax")
+    peer = None if args.no_peer else run_worker("torch")
+
+    rows = [("jaxreason", ours)] + ([("pytorch+transformers", peer)] if peer else [])
+    print(f"model {args.model}: {config.num_params / 1e6:.1f}M params, {config.num_layers} "
+          f"layers, hidden {config.hidden_size}, vocab {config.vocab_size}; batch {args.batch} x "
+          f"{args.seq}, compute {args.dtype}, device {ours['device']} x {ours['num_devices']}, "
+          f"threads {args.threads or 'all'}")
+    print(f"{'implementation':<22}{'step ms':>10}{'tokens/s':>12}{'TFLOP/s':>10}{'MFU':>8}"
+          f"{'loss':>9}")
+    figures: dict = {"model": args.model, "params_m": round(config.num_params / 1e6, 2),
+                     "batch": args.batch, "seq": args.seq, "dtype": args.dtype,
+                     "threads": args.threads or os.cpu_count(),
+                     "device": ours["device"], "num_devices": ours["num_devices"],
+                     "first_step_s": round(ours["first_step_s"], 2)}
+    for name, r in rows:
+        tps = tokens / r["step_s"]
+        tflops = flops_per_token * tps / 1e12
+        u = mfu(flops_per_token, tps, ours["num_devices"] if name == "jaxreason" else 1,
+                r["device"])
+        print(f"{name:<22}{r['step_s'] * 1e3:>10.1f}{tps:>12.0f}{tflops:>10.3f}"
+              f"{(f'{100 * u:.1f}%' if u is not None else 'n/a'):>8}{r['loss']:>9.4f}")
+        key = "jax" if name == "jaxreason" else "torch"
+        figures[f"{key}_tokens_per_s"] = round(tps, 1)
+        figures[f"{key}_step_ms"] = round(r["step_s"] * 1e3, 2)
+        figures[f"{key}_mfu"] = None if u is None else round(u, 4)
+    if peer:
+        ratio = peer["step_s"] / ours["step_s"]
+        figures["speedup_vs_torch"] = round(ratio, 3)
+        print(f"jaxreason / PyTorch tokens/s: {ratio:.2f}x")
+    peak = peak_flops(ours["device"])
+    figures["peak_bf16_tflops_per_device"] = None if peak is None else peak / 1e12
+    if peak is None:
+        print(f"MFU: no bf16 peak known for {ours['device']!r} (known: H100/H200/A100/TPU)")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

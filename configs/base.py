@@ -1,0 +1,131 @@
+"""Shared defaults of every recipe. A recipe is `get_config()` that edits this one.
+
+Any field can be set from the command line: `--config.optim.learning_rate=3e-6`. Unknown keys
+and values of the wrong type are errors that name the key. Fields that default to None are
+typed placeholders (`placeholder(str)` accepts a string or None).
+"""
+
+from ml_collections import ConfigDict
+from ml_collections.config_dict import placeholder
+
+
+def get_config() -> ConfigDict:
+    c = ConfigDict()
+    c.trainer = "sft"  # training loop to run (jaxreason.train registry: "sft", ...)
+    c.seed = 0  # seeds parameter init, data order, generated data and sampling
+
+    c.model = ConfigDict()
+    c.model.path = placeholder(str)  # local Hugging Face checkpoint dir (config.json + safetensors)
+    c.model.preset = placeholder(str)  # or a named tiny architecture, random init ("llama-tiny")
+    c.model.overrides = ConfigDict()  # preset fields to change (hidden_size, num_layers, ...)
+    c.model.dtype = "float32"  # compute dtype of activations ("bfloat16" on GPU / TPU)
+    c.model.param_dtype = "float32"  # storage dtype of parameters and optimizer moments
+    c.model.remat_policy = "none"  # activation recomputation: none | full | dots | dots_no_batch
+    c.model.scan_layers = False  # run the layer stack under lax.scan (fast compiles, deep models)
+
+    c.tokenizer = ConfigDict()
+    c.tokenizer.path = placeholder(str)  # tokenizer directory (default: model.path's tokenizer)
+    c.tokenizer.train_vocab_size = 0  # > 0: train a byte-level BPE of this size on the data
+
+    c.mesh = ConfigDict()
+    c.mesh.data = 1  # data-parallel replicas
+    c.mesh.fsdp = -1  # parameter / optimizer sharding (-1: all remaining devices)
+    c.mesh.tensor = 1  # tensor parallelism over heads / MLP / vocabulary
+
+    c.data = ConfigDict()
+    c.data.train = placeholder(str)  # training records: .jsonl / .json / .parquet / datasets dir
+    c.data.generator = placeholder(str)  # or records generated in-process ("countdown")
+    c.data.generator_options = ConfigDict()  # the generator's options (counts, ranges)
+    c.data.task = placeholder(str)  # records are this task's: prompt and completion come from it
+    c.data.prompt_field = "prompt"  # record field of the prompt (string or chat messages)
+    c.data.completion_field = "completion"  # record field of the target completion
+    c.data.chat = False  # render with the tokenizer's chat template
+    c.data.loss_on = "completion"  # "completion" or "all" tokens (ASTRO trains on all)
+    c.data.add_bos = True  # plain format: prepend the tokenizer's BOS
+    c.data.add_eos = True  # append EOS so the model learns to stop
+    c.data.max_length = 1024  # training positions per row (examples are truncated to fit)
+    c.data.packing = True  # pack several examples per row (no attention across them)
+    c.data.shuffle = True  # shuffle records (re-shuffled each epoch)
+    c.data.num_epochs = placeholder(int)  # passes over the data (None: repeat forever)
+    c.data.num_threads = 2  # Grain threads tokenizing ahead of the step
+
+    c.train = ConfigDict()
+    c.train.loss = "sft"  # objective (jaxreason.losses registry)
+    c.train.averaging = "token"  # "token": mean over loss tokens; "sequence": mean of examples
+    c.train.batch_size = 32  # global rows per step (all processes together)
+    c.train.num_microbatches = 1  # gradient accumulation: rows are split into this many parts
+    c.train.num_steps = 1000  # optimizer steps (<= 0: one pass over data.num_epochs)
+    c.train.logprob_chunk_size = 512  # sequence positions per chunk of the vocabulary projection
+
+    c.optim = ConfigDict()
+    c.optim.learning_rate = 1e-5  # peak learning rate
+    c.optim.schedule = "cosine"  # decay after warmup: cosine | linear | constant
+    c.optim.warmup_steps = 0  # linear warmup from 0
+    c.optim.final_lr_ratio = 0.0  # learning rate at the last step, as a fraction of the peak
+    c.optim.weight_decay = 0.0  # AdamW decoupled weight decay (not on norms and biases)
+    c.optim.b1 = 0.9  # Adam beta1
+    c.optim.b2 = 0.95  # Adam beta2
+    c.optim.eps = 1e-8  # Adam epsilon
+    c.optim.grad_clip = 1.0  # clip the global gradient norm to this (0: off)
+
+    c.checkpoint = ConfigDict()
+    c.checkpoint.every = 500  # save every N steps (and always at the end and on SIGTERM)
+    c.checkpoint.max_to_keep = 3  # checkpoints kept in <workdir>/checkpoints
+    c.checkpoint.async_save = True  # write checkpoints in the background
+    c.checkpoint.export_hf = True  # write the final model to <workdir>/export (HF format)
+    c.checkpoint.export_dtype = placeholder(str)  # dtype of the export (default: param_dtype)
+
+    c.log = ConfigDict()
+    c.log.every = 10  # one-line summary every N steps (metrics.jsonl gets every step)
+    c.log.tensorboard = True  # TensorBoard event files in <workdir>/tensorboard
+    c.log.progress = True  # tqdm progress bar
+    c.log.data_order = False  # log each step's example ids to <workdir>/data_order.p*.jsonl
+
+    c.eval = ConfigDict()
+    c.eval.task = placeholder(str)  # task that grades held-out records (default: data.task)
+    c.eval.data = placeholder(str)  # held-out records (default: the generator's held-out set)
+    c.eval.num_examples = 0  # grade at most this many (0: all)
+    c.eval.every = 0  # evaluate every N steps (0: only at the end)
+    c.eval.max_new_tokens = 256  # generation budget per answer (greedy)
+    c.eval.batch_size = 64  # prompts per generation call
+    c.eval.grading_workers = placeholder(int)  # grading processes (0: grade in this process)
+
+    c.grpo = ConfigDict()  # online RL (trainer "grpo"); ALGORITHMS.md 5.4
+    c.grpo.task = placeholder(str)  # task that formats prompts and grades (default: data.task)
+    c.grpo.reward = placeholder(str)  # reward preset: binary (1/0) | astro (+1/-1) | tinyzero
+    c.grpo.reward_fn = placeholder(str)  # or a custom "module:function"(records, completions)
+    c.grpo.prompts_per_step = 16  # prompts per step, all processes together
+    c.grpo.group_size = 8  # samples per prompt (G)
+    c.grpo.max_prompt_tokens = 256  # prompt budget (a longer prompt is an error)
+    c.grpo.max_new_tokens = 512  # completion budget
+    c.grpo.temperature = 1.0  # sampling temperature
+    c.grpo.top_p = 1.0  # nucleus sampling (1: off)
+    c.grpo.top_k = 0  # top-k sampling (0: off)
+    c.grpo.stop = placeholder(str)  # stop strings, separated by "|"
+    c.grpo.epsilon_low = 0.2  # ratio clip below 1
+    c.grpo.epsilon_high = 0.2  # ratio clip above 1 (DAPO clip-higher: 0.28)
+    c.grpo.beta = 0.0  # k3 KL to the starting model (0: no reference model in memory)
+    c.grpo.normalizer = "token"  # token (DAPO) | sequence (GRPO) | constant (Dr. GRPO)
+    c.grpo.normalize_std = True  # divide advantages by the group std (False: Dr. GRPO)
+    c.grpo.mask_truncated = False  # no loss on completions cut off by max_new_tokens
+    c.grpo.dynamic_sampling = False  # drop groups with equal rewards, sample more prompts
+    c.grpo.min_group_std = 0.0  # with dynamic sampling: keep groups whose reward std > this
+    c.grpo.max_sampling_rounds = 3  # prompt draws per step at most (dynamic sampling)
+    c.grpo.num_iterations = 1  # passes over each batch (mu)
+    c.grpo.num_minibatches = 1  # optimizer updates per pass
+    c.grpo.grading_workers = placeholder(int)  # grading processes (0: in this process)
+    c.grpo.grading_timeout_s = 10.0  # per-completion grading time limit
+
+    c.pipeline = ConfigDict()  # trainer "pipeline": stages run in order
+    c.pipeline.stages = "sft,grpo"  # each stage starts from the previous stage's export
+    c.stages = ConfigDict()  # per-stage overrides: stages.<name>.<section>.<key>
+    c.stages.sft = ConfigDict()
+    c.stages.grpo = ConfigDict()
+
+    c.distributed = ConfigDict()
+    c.distributed.auto = False  # jax.distributed.initialize() with discovered arguments (pods)
+    c.distributed.coordinator_address = placeholder(str)  # "host:port" of process 0
+    c.distributed.num_processes = placeholder(int)  # processes in the run
+    c.distributed.process_id = placeholder(int)  # this process's index
+    c.distributed.cpu_collectives = placeholder(str)  # "gloo" for multi-process CPU runs
+    return c

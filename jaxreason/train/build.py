@@ -1,0 +1,131 @@
+"""From a config to the objects every trainer needs: processes, mesh, tokenizer, model.
+
+Shared by all trainers (SFT now; GRPO, RPO and the ASTRO pipeline later) so that "where does
+the model come from" has one answer: a Hugging Face directory (`model.path`, the real
+checkpoints users train) or a named tiny architecture with random weights (`model.preset`, for
+CPU recipes and tests). Errors name the config key to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Iterable
+
+import jax
+from jax.sharding import Mesh
+
+from jaxreason import parallel
+from jaxreason.model import llama
+from jaxreason.model.config import ModelConfig, load_config, preset_config
+from jaxreason.train.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_DIR = "tokenizer"  # inside the workdir: the tokenizer a run trained or copied
+
+
+def setup_distributed(config: Any) -> None:
+    """Start multi-process JAX when `distributed.num_processes` > 1 (or on a TPU pod / SLURM
+    cluster when `distributed.auto` is set, where JAX discovers the arguments)."""
+    d = config.distributed
+    if jax.distributed.is_initialized():
+        return
+    if d.num_processes is not None and d.num_processes > 1:
+        if d.process_id is None or d.coordinator_address is None:
+            raise ConfigError("distributed: num_processes > 1 needs distributed.process_id and "
+                              "distributed.coordinator_address")
+        parallel.initialize_distributed(d.coordinator_address, d.num_processes, d.process_id,
+                                        cpu_collectives=d.cpu_collectives)
+    elif d.auto:
+        parallel.initialize_distributed(cpu_collectives=d.cpu_collectives)
+
+
+def build_mesh(config: Any) -> Mesh:
+    try:
+        return parallel.mesh_from_config(config.mesh)
+    except ValueError as e:
+        raise ConfigError(f"mesh: {e} ({jax.device_count()} devices available)") from None
+
+
+def build_tokenizer(config: Any, workdir: str, texts: Callable[[], Iterable[str]]) -> Any:
+    """The run's tokenizer, also saved in `<workdir>/tokenizer` (so a resumed run and the
+    exported model use exactly the same one).
+
+    Order: the workdir copy (resume); `tokenizer.path`; a byte-level BPE trained on `texts()`
+    when `tokenizer.train_vocab_size` > 0 (deterministic, tiny recipes); `model.path`.
+    """
+    from jaxreason.tokenizer import load_tokenizer, train_bpe_tokenizer
+
+    saved = os.path.join(workdir, TOKENIZER_DIR)
+    if os.path.exists(os.path.join(saved, "tokenizer.json")):
+        return load_tokenizer(saved)
+    t = config.tokenizer
+    if t.path:
+        if not os.path.isdir(t.path):
+            raise ConfigError(f"tokenizer.path: directory {t.path!r} does not exist")
+        tokenizer = load_tokenizer(t.path)
+    elif t.train_vocab_size and t.train_vocab_size > 0:
+        log.info("training a %d-token BPE tokenizer on the training texts", t.train_vocab_size)
+        tokenizer = train_bpe_tokenizer(texts(), t.train_vocab_size)
+    elif config.model.path:
+        _check_model_dir(config.model.path)
+        tokenizer = load_tokenizer(config.model.path)
+    else:
+        raise ConfigError("tokenizer.path: set it, or model.path (a HF directory with a "
+                          "tokenizer), or tokenizer.train_vocab_size > 0")
+    if jax.process_index() == 0:
+        tokenizer.save_pretrained(saved)
+    return tokenizer
+
+
+def _check_model_dir(path: str) -> None:
+    if not os.path.isdir(path):
+        raise ConfigError(f"model.path: directory {path!r} does not exist (expected a local "
+                          f"Hugging Face checkpoint directory with config.json and safetensors)")
+    if not os.path.exists(os.path.join(path, "config.json")):
+        raise ConfigError(f"model.path: {path!r} has no config.json")
+
+
+def build_model_config(config: Any, tokenizer: Any) -> ModelConfig:
+    """The architecture (from `model.path`'s config.json or `model.preset` + `model.overrides`)
+    with the numerics of `model.dtype` / `model.param_dtype` / remat / scan."""
+    m = config.model
+    numerics = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat_policy=m.remat_policy,
+                    scan_layers=bool(m.scan_layers))
+    if m.path and m.preset:
+        raise ConfigError("model.path and model.preset: set only one")
+    if m.path:
+        _check_model_dir(m.path)
+        model_config = load_config(m.path, **numerics)
+    elif m.preset:
+        overrides = dict(m.overrides.to_dict()) if m.overrides is not None else {}
+        specials = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+        fields = {"vocab_size": len(tokenizer), **specials, **overrides, **numerics}
+        try:
+            model_config = preset_config(m.preset, **fields)
+        except TypeError as e:
+            raise ConfigError(f"model.overrides: {e}") from None
+    else:
+        raise ConfigError("model: set model.path (a Hugging Face directory) or model.preset "
+                          "(a named tiny architecture)")
+    if len(tokenizer) > model_config.vocab_size:
+        raise ConfigError(f"model: the tokenizer has {len(tokenizer)} tokens but the model's "
+                          f"vocabulary has {model_config.vocab_size}")
+    return model_config
+
+
+def initial_params(config: Any, model_config: ModelConfig, mesh: Mesh) -> llama.Params | None:
+    """Pretrained parameters placed on the mesh (`model.path`), or None: the train state then
+    initializes random parameters directly in their sharded layout."""
+    if not config.model.path:
+        return None
+    from jaxreason.model.model import load_pretrained
+
+    log.info("loading %s", config.model.path)
+    model = load_pretrained(config.model.path, dtype=model_config.dtype,
+                            param_dtype=model_config.param_dtype, mesh=mesh,
+                            remat_policy=model_config.remat_policy,
+                            scan_layers=model_config.scan_layers)
+    return model.params

@@ -1,0 +1,103 @@
+"""The one entry point: `python launch/train.py --config=configs/<recipe>.py --workdir=DIR`.
+
+Any config field can be overridden: `--config.optim.learning_rate=3e-6`. The recipe's
+`config.trainer` picks the training loop. User errors (an unknown or mistyped key, a missing
+model directory, a dataset without a needed field, a diverged loss) end the run with one line
+on stderr naming what to fix, and exit status 2 (1 for a diverged loss).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:  # recipes import `configs.base`
+    sys.path.insert(0, REPO)
+
+from absl import app, flags  # noqa: E402
+from ml_collections import ConfigDict, config_flags  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe file (configs/<recipe>.py).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, export. "
+                               "A run started again on the same workdir resumes.")
+
+
+def _fail(message: str, status: int = 2) -> None:
+    message = " ".join(str(message).split())  # one line, whatever the exception looked like
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+    os._exit(status)  # no atexit handlers: nothing half-written gets flushed as if it was fine
+
+
+def _override_problem(argv: list[str]) -> str | None:
+    """Which `--config.<key>=value` is wrong, found by walking the recipe's keys."""
+    config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if config_file is None:
+        return None
+    try:
+        config = config_flags.config_flags._LoadConfigModule("config", config_file).get_config()
+    except Exception:  # the file itself is broken: absl's own message says how
+        return None
+    for arg in argv:
+        if not arg.startswith("--config.") or arg.startswith("--config=") :
+            continue
+        key = arg[len("--config."):].split("=", 1)[0]
+        node = config
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, ConfigDict) or part not in node:
+                where = ".".join(parts[:i]) or "config"
+                known = sorted(node.keys()) if isinstance(node, ConfigDict) else []
+                return f"--config.{key}: unknown config key {part!r} in {where}; known keys: " \
+                       f"{', '.join(known)}"
+            node = node[part]
+    return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl parsing with one-line errors instead of tracebacks."""
+    try:
+        rest = flags.FLAGS(argv)
+    except flags.Error as e:
+        _fail(_override_problem(argv) or str(e))
+    except Exception as e:  # config_flags raises plain KeyError / AttributeError for bad keys
+        _fail(_override_problem(argv) or f"{type(e).__name__}: {e}")
+    if flags.FLAGS["config"].value is None:
+        _fail("--config is required (e.g. --config=configs/sft_countdown_tiny.py)")
+    if not isinstance(flags.FLAGS["config"].value, ConfigDict):  # e.g. the file does not exist
+        try:
+            flags.FLAGS["config"].value.get_config  # re-raises the loading error
+        except Exception as e:
+            _fail(f"--config: {e}")
+        _fail("--config: could not load the recipe file")
+    if not _WORKDIR.value:
+        _fail("--workdir is required")
+    return rest
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        force=True)
+    for noisy in ("absl", "jax", "orbax", "grain"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from jaxreason.train import get_trainer, trainer_names
+    from jaxreason.train.errors import NonFiniteLossError, user_errors
+
+    config = _CONFIG.value
+    try:
+        trainer = get_trainer(config.trainer)
+    except KeyError:
+        _fail(f"trainer: {config.trainer!r} is not one of {trainer_names()}")
+    try:
+        summary = trainer(config, os.path.abspath(_WORKDIR.value))
+    except user_errors() as e:
+        _fail(str(e), 1 if isinstance(e, NonFiniteLossError) else 2)
+    logging.info("done: %s", {k: v for k, v in summary.items() if k != "train"})
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
