@@ -129,3 +129,29 @@ def initial_params(config: Any, model_config: ModelConfig, mesh: Mesh) -> llama.
                             remat_policy=model_config.remat_policy,
                             scan_layers=model_config.scan_layers)
     return model.params
+
+
+def generated_records(config: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, held-out) records of `data.generator` (CPU recipes that make their own data)."""
+    from jaxreason.data import synthetic
+
+    try:
+        return synthetic.generate(config.data.generator, config.data.generator_options.to_dict(),
+                                  config.seed)
+    except KeyError as e:
+        raise ConfigError(f"data.generator: {e.args[0]}") from None
+
+
+def held_out_records(config: Any, task: Any, generated: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """The records evaluation grades: `eval.data` if set, else the generator's held-out set;
+    at most `eval.num_examples` of them."""
+    held_out = generated
+    if config.eval.data:
+        if task is None:
+            raise ConfigError("eval.data: grading held-out records needs eval.task (or "
+                              "data.task / grpo.task)")
+        held_out = task.load_records(config.eval.data)
+    if config.eval.num_examples and config.eval.num_examples > 0:
+        held_out = held_out[: config.eval.num_examples]
+    return held_out

@@ -319,25 +319,13 @@ def prompt_source(config: Any, task: Any) -> tuple[Any, list[dict[str, Any]]]:
     """(prompt records for training, held-out records) from data.train or data.generator."""
     from jaxreason.data import readers
 
-    held_out: list[dict[str, Any]] = []
+    generated: list[dict[str, Any]] = []
     if config.data.generator:
-        from jaxreason.data import synthetic
-
-        try:
-            records, held_out = synthetic.generate(config.data.generator,
-                                                   config.data.generator_options.to_dict(),
-                                                   config.seed)
-        except KeyError as e:
-            raise ConfigError(f"data.generator: {e.args[0]}") from None
+        records, generated = build.generated_records(config)
     else:
         required = task.required_fields if task is not None else (config.data.prompt_field,)
         records = readers.read_records(config.data.train, required_fields=required)
-    if config.eval.data:
-        if task is None:
-            raise ConfigError("eval.data: grading held-out records needs grpo.task")
-        held_out = task.load_records(config.eval.data)
-    if config.eval.num_examples and config.eval.num_examples > 0:
-        held_out = held_out[: config.eval.num_examples]
+    held_out = build.held_out_records(config, task, generated)
     return records, held_out
 
 

@@ -107,26 +107,13 @@ def load_data(config: Any) -> tuple[Any, list[dict[str, Any]], Any, Any]:
 
     data_task = get_task("data.task")
     task = get_task("eval.task") or data_task  # grades the held-out records
-    held_out: list[dict[str, Any]] = []
+    generated: list[dict[str, Any]] = []
     if config.data.generator:
-        from jaxreason.data import synthetic
-
-        try:
-            train, held_out = synthetic.generate(config.data.generator,
-                                                 config.data.generator_options.to_dict(),
-                                                 config.seed)
-        except KeyError as e:
-            raise ConfigError(f"data.generator: {e.args[0]}") from None
+        train, generated = build.generated_records(config)
     else:
         train = config.data.train
         _check_first_record(train, data_task, config)
-    if config.eval.data:
-        if task is None:
-            raise ConfigError("eval.data: grading held-out records needs eval.task (or "
-                              "data.task)")
-        held_out = task.load_records(config.eval.data)
-    if config.eval.num_examples and config.eval.num_examples > 0:
-        held_out = held_out[: config.eval.num_examples]
+    held_out = build.held_out_records(config, task, generated)
     return train, held_out, data_task, task
 
 
