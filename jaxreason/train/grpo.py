@@ -40,7 +40,7 @@ from jaxreason.train.loop import LoopOptions, run_loop
 from jaxreason.train.metrics import MetricsWriter, Throughput
 from jaxreason.train.optim import make_optimizer
 from jaxreason.train.rollout import rollout_rows
-from jaxreason.train.state import TrainState, abstract_state, init_state, state_shardings
+from jaxreason.train.state import TrainState, state_shardings
 from jaxreason.train.step import batch_sharding, train_step
 
 log = logging.getLogger(__name__)

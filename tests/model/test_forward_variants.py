@@ -1,6 +1,5 @@
 """KV-cache decoding, packing, layer scan and remat all compute the same function."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
