@@ -412,21 +412,8 @@ def train(config: Any, workdir: str) -> dict[str, Any]:
             config_json=sft.config_to_json(config), writer=writer, throughput=throughput,
             workdir=workdir,
             evaluate=(lambda s: evaluator(s.params)) if evaluator is not None else None)
-        summary: dict[str, Any] = {"status": result.status, "step": result.step,
-                                   "train": result.last_metrics}
-        if result.status == "preempted":
-            return summary
-        if config.checkpoint.export_hf:
-            export = os.path.join(workdir, sft.EXPORT_DIR)
-            sft.export_model(model_config, result.state.params, tokenizer, export,
-                             dtype=config.checkpoint.export_dtype)
-            writer.event(result.step, "exported", path=export)
-            summary["export"] = export
-        if evaluator is not None:
-            metrics = evaluator(result.state.params)
-            writer.write(result.step, metrics, kind="eval")
-            summary["eval"] = metrics
-        return summary
+        return sft.finish_run(config, result, model_config, tokenizer, workdir, writer,
+                              evaluator)
     finally:
         writer.close()
         checkpointer.close()

@@ -235,25 +235,32 @@ def train(config: Any, workdir: str) -> dict[str, Any]:
             config_json=config_to_json(config), writer=writer, throughput=throughput,
             workdir=workdir,
             evaluate=(lambda s: evaluator(s.params)) if evaluator is not None else None)
-        summary: dict[str, Any] = {"status": result.status, "step": result.step,
-                                   "train": result.last_metrics}
-        if result.status == "preempted":
-            log.warning("preempted at step %d; checkpoint saved in %s", result.step, workdir)
-            return summary
-        if config.checkpoint.export_hf:
-            export = os.path.join(workdir, EXPORT_DIR)
-            export_model(model_config, result.state.params, tokenizer, export,
-                         dtype=config.checkpoint.export_dtype)
-            writer.event(result.step, "exported", path=export)
-            summary["export"] = export
-        if evaluator is not None:
-            metrics = evaluator(result.state.params)
-            writer.write(result.step, metrics, kind="eval")
-            summary["eval"] = metrics
-        return summary
+        return finish_run(config, result, model_config, tokenizer, workdir, writer, evaluator)
     finally:
         writer.close()
         checkpointer.close()
+
+
+def finish_run(config: Any, result: Any, model_config: ModelConfig, tokenizer: Any,
+               workdir: str, writer: MetricsWriter, evaluator: Any) -> dict[str, Any]:
+    """The end of a trainer's run: the summary, then (unless preempted) the HF export and the
+    final held-out evaluation."""
+    summary: dict[str, Any] = {"status": result.status, "step": result.step,
+                               "train": result.last_metrics}
+    if result.status == "preempted":
+        log.warning("preempted at step %d; checkpoint saved in %s", result.step, workdir)
+        return summary
+    if config.checkpoint.export_hf:
+        export = os.path.join(workdir, EXPORT_DIR)
+        export_model(model_config, result.state.params, tokenizer, export,
+                     dtype=config.checkpoint.export_dtype)
+        writer.event(result.step, "exported", path=export)
+        summary["export"] = export
+    if evaluator is not None:
+        metrics = evaluator(result.state.params)
+        writer.write(result.step, metrics, kind="eval")
+        summary["eval"] = metrics
+    return summary
 
 
 def _initial_state(config: Any, model_config: ModelConfig, optimizer: Any, mesh: Any,
