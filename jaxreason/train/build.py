@@ -155,3 +155,19 @@ def held_out_records(config: Any, task: Any, generated: list[dict[str, Any]]
     if config.eval.num_examples and config.eval.num_examples > 0:
         held_out = held_out[: config.eval.num_examples]
     return held_out
+
+
+def run_outputs(config: Any, workdir: str, num_steps: int) -> tuple[Any, Any]:
+    """(Checkpointer in `<workdir>/checkpoints`, MetricsWriter of `<workdir>`) from the
+    `checkpoint` and `log` config sections; metrics are written by process 0 only."""
+    from jaxreason.train.checkpoint import Checkpointer
+    from jaxreason.train.metrics import MetricsWriter
+
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"),
+                                max_to_keep=config.checkpoint.max_to_keep,
+                                async_save=bool(config.checkpoint.async_save))
+    writer = MetricsWriter(workdir, total_steps=num_steps, summary_every=config.log.every,
+                           enabled=jax.process_index() == 0,
+                           tensorboard=bool(config.log.tensorboard),
+                           progress=bool(config.log.progress))
+    return checkpointer, writer

@@ -33,11 +33,10 @@ from jaxreason.advantages import group_advantages, informative_groups
 from jaxreason.data import batching
 from jaxreason.model.model import Model
 from jaxreason.train import build, sft
-from jaxreason.train.checkpoint import Checkpointer
 from jaxreason.train.errors import ConfigError
 from jaxreason.train.evaluate import TaskEvaluator
 from jaxreason.train.loop import LoopOptions, run_loop
-from jaxreason.train.metrics import MetricsWriter, Throughput
+from jaxreason.train.metrics import Throughput
 from jaxreason.train.optim import make_optimizer
 from jaxreason.train.rollout import rollout_rows
 from jaxreason.train.state import TrainState, state_shardings
@@ -354,15 +353,9 @@ def train(config: Any, workdir: str) -> dict[str, Any]:
                                         num_epochs=None, shard_index=jax.process_index(),
                                         shard_count=jax.process_count())
     iterator = iter(prompts)
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"),
-                                max_to_keep=config.checkpoint.max_to_keep,
-                                async_save=bool(config.checkpoint.async_save))
-    writer = MetricsWriter(workdir, total_steps=num_steps, summary_every=config.log.every,
-                           enabled=jax.process_index() == 0,
-                           tensorboard=bool(config.log.tensorboard),
-                           progress=bool(config.log.progress))
+    checkpointer, writer = build.run_outputs(config, workdir, num_steps)
     try:
-        state = sft._initial_state(config, model_config, optimizer, mesh, checkpointer,
+        state = sft.initial_state(config, model_config, optimizer, mesh, checkpointer,
                                    iterator, writer)
         shardings = state_shardings(model_config, optimizer, mesh)
         ref_params = None

@@ -197,15 +197,9 @@ def train(config: Any, workdir: str) -> dict[str, Any]:
     optimizer, schedule = make_optimizer(config.optim, num_steps)
     dataset = make_batches(config, source, tokenizer, fmt, data_task, rows, num_epochs)
     iterator = iter(dataset)
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"),
-                                max_to_keep=config.checkpoint.max_to_keep,
-                                async_save=bool(config.checkpoint.async_save))
-    writer = MetricsWriter(workdir, total_steps=num_steps, summary_every=config.log.every,
-                           enabled=jax.process_index() == 0,
-                           tensorboard=bool(config.log.tensorboard),
-                           progress=bool(config.log.progress))
+    checkpointer, writer = build.run_outputs(config, workdir, num_steps)
     try:
-        state = _initial_state(config, model_config, optimizer, mesh, checkpointer, iterator,
+        state = initial_state(config, model_config, optimizer, mesh, checkpointer, iterator,
                                writer)
         loss_fn = functools.partial(losses.get_loss(config.train.loss), config=model_config,
                                     averaging=config.train.averaging,
@@ -263,7 +257,7 @@ def finish_run(config: Any, result: Any, model_config: ModelConfig, tokenizer: A
     return summary
 
 
-def _initial_state(config: Any, model_config: ModelConfig, optimizer: Any, mesh: Any,
+def initial_state(config: Any, model_config: ModelConfig, optimizer: Any, mesh: Any,
                    checkpointer: Checkpointer, iterator: Any, writer: MetricsWriter) -> Any:
     """Resume from the latest checkpoint in the workdir, or start from step 0."""
     latest = checkpointer.latest_step()
