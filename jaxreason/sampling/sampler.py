@@ -19,8 +19,8 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxreason import parallel
 from jaxreason.model.model import Model
 from jaxreason.sampling.engine import ProgramInputs, ProgramShape, generate_program
-from jaxreason.sampling.params import FINISH_REASONS, FINISH_STOP_STRING, GeneratedBatch, \
-    SampleResult, SamplingParams
+from jaxreason.sampling.params import FINISH_REASONS, FINISH_STOP_STRING, FINISH_STOP_TOKEN, \
+    GeneratedBatch, SampleResult, SamplingParams
 from jaxreason.sampling.stop_strings import StopStringTables, cut_at_stop
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,30 @@ def _cache_size(fn: Any) -> int:
     return size() if size is not None else -1
 
 Prompt = str | Sequence[Mapping[str, str]] | Sequence[int]
+
+
+def completion_text(tokenizer: Any, token_ids: Sequence[int] | np.ndarray, finish_code: int,
+                    stop_index: int, sampling: SamplingParams) -> str:
+    """The one rule that turns a sample's tokens into text (every consumer uses it, so the text
+    that earns a reward in training is the text evaluation grades): decode without special
+    tokens; when a stop string ended the sample, cut the text at it, keeping the string when
+    `sampling.include_stop_str_in_output` (the last token may run past the string: the text
+    ends with the string either way). Without a tokenizer the text is empty."""
+    if tokenizer is None:
+        return ""
+    text = tokenizer.decode([int(t) for t in token_ids], skip_special_tokens=True,
+                            clean_up_tokenization_spaces=False)
+    if finish_code == FINISH_STOP_STRING and sampling.stop:
+        cut, matched = cut_at_stop(text, sampling.stop, sampling.include_stop_str_in_output)
+        if matched is not None:
+            return cut
+        # the decoded text differs from the token bytes (e.g. a tokenizer's cleanup): cut at
+        # the string the automaton matched, if it can be found at all
+        stop = sampling.stop[stop_index] if 0 <= stop_index < len(sampling.stop) else None
+        if stop is not None and stop in text:
+            at = text.index(stop)
+            return text[: at + len(stop)] if sampling.include_stop_str_in_output else text[:at]
+    return text
 
 
 def _check_prompt_list(prompts: Any) -> None:
@@ -166,18 +190,13 @@ class Sampler:
         for r in range(batch.tokens.shape[0]):
             length = int(batch.lengths[r])
             token_ids = batch.tokens[r, :length].tolist()
-            text = ""
-            if self.tokenizer is not None:
-                text = self.tokenizer.decode(token_ids, skip_special_tokens=True,
-                                             clean_up_tokenization_spaces=False)
             code = int(batch.finish_codes[r])
+            text = completion_text(self.tokenizer, token_ids, code, int(batch.stop_index[r]),
+                                   sampling)
             stop_reason: str | int | None = None
             if code == FINISH_STOP_STRING:
-                text, stop_reason = cut_at_stop(text, sampling.stop,
-                                                sampling.include_stop_str_in_output)
-                if stop_reason is None:  # decoded text differs from the token bytes
-                    stop_reason = sampling.stop[int(batch.stop_index[r])]
-            elif FINISH_REASONS[code] == "stop":
+                stop_reason = sampling.stop[int(batch.stop_index[r])]
+            elif code == FINISH_STOP_TOKEN:
                 stop_reason = token_ids[-1]
             p = int(batch.prompt_index[r])
             results.append(SampleResult(
