@@ -165,19 +165,6 @@ def test_prompts_and_reference_completion():
     assert task.grade(record, task.reference_completion(record)).correct
 
 
-def test_gold_solutions_grade_correct_on_real_math():
-    """Every gold solution graded against its own gold answer (ISSUE: >= 99.5%)."""
-    task = get("math")
-    empty_boxes = {"train/number_theory/7115.json", "train/number_theory/7117.json"}
-    for split, known_exceptions in (("train", empty_boxes), ("dev", set())):
-        records = _math_records(split)
-        failures = {r["unique_id"]: g.reason for r in records if not (g := task.grade(r, r["solution"])).correct}
-        # The only failures are the two solutions whose box is empty ("\boxed{}" in MATH).
-        assert set(failures) == known_exceptions, failures
-        assert all(reason == "no_gold_answer" for reason in failures.values())
-        assert 1 - len(failures) / len(records) >= 0.995
-
-
 def _shuffled_pairs(records: list[dict], seed: int) -> list[str]:
     """For each record, another record's solution whose answer is not trivially the same."""
     task = get("math")
