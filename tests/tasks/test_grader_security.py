@@ -8,7 +8,9 @@ grader with random and structured text.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import resource
 import time
 from fractions import Fraction
@@ -166,6 +168,99 @@ def test_fuzz_every_grader_with_arbitrary_text(text):
         _check_grade(task.grade(RECORDS[name], text))
 
 
+def latex_value(text: str) -> Fraction | None:
+    """An independent value for the arithmetic a random box can spell: integers, + - * / ^,
+    `\\cdot`, `\\frac{a}{b}` / `\\dfrac12`, `\\sqrt{}` of perfect squares, (), [], {}, `\\left(`,
+    a leading `x =`, `$`, spaces and a trailing `.`. None for anything else (or out of range)."""
+    s = text.replace("$", "").replace(" ", "").replace("\\left(", "(").replace("\\right)", ")")
+    s = s.replace("\\cdot", "*").replace("\\dfrac", "\\frac").rstrip(".")
+    s = re.sub(r"^[xy]=", "", s)
+    tokens = re.findall(r"\\frac|\\sqrt|\d+|[-+*/^(){}\[\]]|\\[a-zA-Z]+|\\.|.", s)
+    position = 0
+
+    def peek() -> str | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def take() -> str:
+        nonlocal position
+        position += 1
+        return tokens[position - 1]
+
+    def group() -> Fraction:  # {expr} or a single digit (\frac12)
+        if peek() == "{":
+            take()
+            value = expr()
+            if take() != "}":
+                raise ValueError
+            return value
+        token = peek()
+        if token is None or not token.isdigit():
+            raise ValueError
+        if len(token) == 1:
+            take()
+        else:  # \frac12: each argument is one digit
+            tokens[position] = token[1:]
+        return Fraction(int(token[0]))
+
+    def atom() -> Fraction:
+        token = peek()
+        if token is None:
+            raise ValueError
+        if token.isdigit():
+            return Fraction(int(take()))
+        if token in ("(", "[", "{"):
+            take()
+            value = expr()
+            if take() != {"(": ")", "[": "]", "{": "}"}[token]:
+                raise ValueError
+            return value
+        if token == "\\frac":
+            take()
+            numerator, denominator = group(), group()
+            return numerator / denominator
+        if token == "\\sqrt":
+            take()
+            radicand = group()
+            root = Fraction(math.isqrt(radicand.numerator), math.isqrt(radicand.denominator))
+            if radicand < 0 or root * root != radicand:
+                raise ValueError
+            return root
+        raise ValueError
+
+    def power() -> Fraction:
+        base = atom()
+        if peek() == "^":
+            take()
+            exponent = group() if peek() == "{" else atom()
+            if exponent.denominator != 1 or abs(exponent) > 64 or (base == 0 and exponent < 0):
+                raise ValueError
+            return base ** int(exponent)
+        return base
+
+    def unary() -> Fraction:
+        if peek() in ("+", "-"):
+            return -unary() if take() == "-" else unary()
+        return power()
+
+    def term() -> Fraction:
+        value = unary()
+        while peek() in ("*", "/"):
+            value = value * unary() if take() == "*" else value / unary()
+        return value
+
+    def expr() -> Fraction:
+        value = term()
+        while peek() in ("+", "-"):
+            value = value + term() if take() == "+" else value - term()
+        return value
+
+    try:
+        value = expr()
+    except (ValueError, ZeroDivisionError, IndexError):
+        return None
+    return value if position == len(tokens) else None
+
+
 @FUZZ
 @given(inner=st.lists(LATEX_PIECES, max_size=25).map("".join))
 def test_fuzz_math_grader_with_random_boxed_latex(inner):
@@ -173,7 +268,46 @@ def test_fuzz_math_grader_with_random_boxed_latex(inner):
     grade = task.grade(RECORDS["math"], "Therefore $\\boxed{" + inner + "}$.")
     _check_grade(grade)
     if grade.correct:  # only answers that really are 5 may pass
-        assert grade.reason in {"exact_match", "numeric_match", "symbolic_match"}
+        assert latex_value(inner) == 5, (inner, grade)
+
+
+@st.composite
+def arithmetic(draw, depth: int = 0) -> tuple[str, Fraction]:
+    """(LaTeX, exact value) of a small random expression, in the notations models write."""
+    if depth >= 2 or draw(st.booleans()):
+        n = draw(st.integers(0, 12))
+        return str(n), Fraction(n)
+    left_text, left = draw(arithmetic(depth + 1))
+    right_text, right = draw(arithmetic(depth + 1))
+    op = draw(st.sampled_from(["+", "-", "\\cdot", "\\times", "frac", "dfrac"]))
+    if op in ("frac", "dfrac"):
+        if right == 0:
+            return f"({left_text}+{right_text})", left + right
+        return f"\\{op}{{{left_text}}}{{{right_text}}}", left / right
+    value = {"+": left + right, "-": left - right}.get(op, left * right)
+    return f"\\left({left_text} {op} {right_text}\\right)", value
+
+
+def _fraction_latex(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    sign = "-" if value < 0 else ""
+    return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
+
+
+@FUZZ
+@given(expression=arithmetic(), offset=st.sampled_from([None, 0, 0, 1, -1, Fraction(1, 2)]),
+       prefix=st.sampled_from(["", "x = "]))
+def test_fuzz_math_grader_is_correct_exactly_when_the_value_is_the_gold(expression, offset, prefix):
+    """Random arithmetic with a known value: correct if and only if it equals the gold 5. Most
+    cases are completed to 5 + offset (`... + (5 + offset - value)`): exactly 5, or a near miss."""
+    text, value = expression
+    if offset is not None:
+        text = f"{text} + \\left({_fraction_latex(5 + offset - value)}\\right)"
+        value = Fraction(5 + offset)
+    grade = _tasks()["math"].grade(RECORDS["math"], f"So $\\boxed{{{prefix}{text}}}$.")
+    _check_grade(grade)
+    assert grade.correct == (value == 5), (text, value, grade)
 
 
 def _expressions(numbers: list[int]):

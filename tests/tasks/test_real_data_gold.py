@@ -348,12 +348,14 @@ GSM8K_CORRECT: dict[str, Callable[[int], str]] = {
     "dollars_and_cents": lambda n: f"The answer is ${n:,}.00.",
     "thousands_separator": lambda n: f"#### {n:,}",
     "with_unit_word": lambda n: f"The answer is {n} apples.",
+    "wrong_answer_then_corrected": lambda n: f"The answer is {n + 2}. Checking again, the answer is {n}.",
 }
 GSM8K_WRONG: dict[str, Callable[[int], str]] = {
     "off_by_one_up": lambda n: f"The answer is {n + 1}.",
     "off_by_one_down": lambda n: f"#### {n - 1}",
     "ten_times": lambda n: f"The answer is {n * 10}." if n else None,
-    "right_number_earlier_wrong_final": lambda n: f"First I got {n}, but the answer is {n + 2}.",
+    # a model that corrects itself means its last answer
+    "right_answer_then_corrected_to_wrong": lambda n: f"The answer is {n}. Checking again, the answer is {n + 2}.",
 }
 
 
