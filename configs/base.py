@@ -116,9 +116,26 @@ def get_config() -> ConfigDict:
     c.grpo.grading_workers = placeholder(int)  # grading processes (0: in this process)
     c.grpo.grading_timeout_s = 10.0  # per-completion grading time limit
 
-    c.pipeline = ConfigDict()  # trainer "pipeline": stages run in order
-    c.pipeline.stages = "sft,grpo"  # each stage starts from the previous stage's export
-    c.stages = ConfigDict()  # per-stage overrides: stages.<name>.<section>.<key>
+    c.sample = ConfigDict()  # data stage "sample": graded completions of the current model
+    c.sample.task = placeholder(str)  # task that formats prompts and grades (default: data.task)
+    c.sample.n = 4  # completions per prompt
+    c.sample.temperature = 1.0  # sampling temperature (0: greedy)
+    c.sample.top_p = 1.0  # nucleus sampling (1: off)
+    c.sample.top_k = 0  # top-k sampling (0: off)
+    c.sample.max_new_tokens = 256  # completion budget
+    c.sample.max_prompt_tokens = 512  # longer prompts are skipped (counted in the summary)
+    c.sample.stop = placeholder(str)  # stop strings, separated by "|"
+    c.sample.num_prompts = 0  # sample the first N training records (0: all)
+    c.sample.batch_size = 64  # prompts per sampling call (one resumable part file each)
+    c.sample.max_correct_per_prompt = 0  # distinct correct completions kept per prompt (0: all)
+    c.sample.grading_workers = placeholder(int)  # grading processes (0: in this process)
+    c.sample.grading_timeout_s = 10.0  # per-completion grading time limit
+
+    c.pipeline = ConfigDict()  # trainer "pipeline": stages run in order (docs/pipelines.md)
+    c.pipeline.stages = "sft,grpo"  # stages in order; "(a,b)x3" repeats a group 3 times
+    c.pipeline.inherit_model = True  # start from the latest model exported by an earlier stage
+    c.pipeline.iteration = 0  # set by the pipeline: the stage's iteration in a group (1-based)
+    c.stages = ConfigDict()  # per stage: stages.<name>.<section>.<key>, stages.<name>.trainer
     c.stages.sft = ConfigDict()
     c.stages.grpo = ConfigDict()
 
