@@ -1,6 +1,8 @@
 """The one entry point: `python launch/train.py --config=configs/<recipe>.py --workdir=DIR`.
 
-Any config field can be overridden: `--config.optim.learning_rate=3e-6`. The recipe's
+Any config field can be overridden: `--config.optim.learning_rate=3e-6`. A field that may be
+None (a `placeholder(...)` in the recipe, e.g. `model.preset`) is set back to None with
+`--config.model.preset=None` (also `none`, `null` or an empty value). The recipe's
 `config.trainer` picks the training loop. User errors (an unknown or mistyped key, a missing
 model directory, a dataset without a needed field, a diverged loss) end the run with one line
 on stderr naming what to fix, and exit status 2 (1 for a diverged loss).
@@ -8,16 +10,18 @@ on stderr naming what to fix, and exit status 2 (1 for a diverged loss).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
+from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:  # recipes import `configs.base`
     sys.path.insert(0, REPO)
 
 from absl import app, flags  # noqa: E402
-from ml_collections import ConfigDict, config_flags  # noqa: E402
+from ml_collections import ConfigDict, FieldReference, config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe file (configs/<recipe>.py).",
                                           lock_config=True)
@@ -32,14 +36,86 @@ def _fail(message: str, status: int = 2) -> None:
     os._exit(status)  # no atexit handlers: nothing half-written gets flushed as if it was fine
 
 
-def _override_problem(argv: list[str]) -> str | None:
-    """Which `--config.<key>=value` is wrong, found by walking the recipe's keys."""
-    config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+NONE_VALUES = ("none", "null", "")  # `--config.<key>=None` sets a placeholder field to None
+
+
+def load_recipe(config_arg: str) -> ConfigDict:
+    """The recipe's config, loaded the way `--config=path[:arg]` names it (our own importlib
+    loading: what absl's config flag does, without its private helpers)."""
+    path, arg = config_arg, None
+    if not os.path.exists(path) and ":" in path:
+        path, arg = path.rsplit(":", 1)
+    spec = importlib.util.spec_from_file_location("_jaxreason_recipe", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"recipe file {path!r} not found")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg is not None else module.get_config()
+
+
+def _config_arg(argv: list[str]) -> str | None:
+    return next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+
+
+def _recipe(argv: list[str]) -> ConfigDict | None:
+    config_file = _config_arg(argv)
     if config_file is None:
         return None
     try:
-        config = config_flags.config_flags._LoadConfigModule("config", config_file).get_config()
+        return load_recipe(config_file)
     except Exception:  # the file itself is broken: absl's own message says how
+        return None
+
+
+def _field(config: Any, key: str) -> tuple[bool, Any]:
+    """(whether `key` exists, its raw value with FieldReferences kept)."""
+    node: Any = config.to_dict(preserve_field_references=True)
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def split_none_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(argv without the `--config.<key>=None` of placeholder fields, those keys).
+
+    ml_collections parses `None` into the string "None" for a `placeholder(str)` field and
+    fails on it for a `placeholder(int)`; a field that may be None should accept it. Only the
+    last value given for a key counts."""
+    recipe = _recipe(argv)
+    if recipe is None:
+        return argv, []
+    last: dict[str, int] = {}
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config.") and "=" in arg:
+            last[arg[len("--config."):].split("=", 1)[0]] = i
+    keep, nulls = [], []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config.") and "=" in arg:
+            key, value = arg[len("--config."):].split("=", 1)
+            exists, raw = _field(recipe, key)
+            nullable = exists and (raw is None or isinstance(raw, FieldReference))
+            if nullable and value.strip().lower() in NONE_VALUES:
+                if last[key] == i:
+                    nulls.append(key)
+                continue
+        keep.append(arg)
+    return keep, nulls
+
+
+def _set_none(config: ConfigDict, key: str) -> None:
+    *parents, name = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    node[name] = None
+
+
+def _override_problem(argv: list[str]) -> str | None:
+    """Which `--config.<key>=value` is wrong, found by walking the recipe's keys."""
+    config = _recipe(argv)
+    if config is None:
         return None
     for arg in argv:
         if not arg.startswith("--config.") or arg.startswith("--config=") :
@@ -59,6 +135,7 @@ def _override_problem(argv: list[str]) -> str | None:
 
 def parse_flags(argv: list[str]) -> list[str]:
     """absl parsing with one-line errors instead of tracebacks."""
+    argv, nulls = split_none_overrides(argv)
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as e:
@@ -75,6 +152,8 @@ def parse_flags(argv: list[str]) -> list[str]:
         _fail("--config: could not load the recipe file")
     if not _WORKDIR.value:
         _fail("--workdir is required")
+    for key in nulls:
+        _set_none(flags.FLAGS["config"].value, key)
     return rest
 
 
