@@ -175,7 +175,13 @@ def main(argv: list[str]) -> None:
         summary = trainer(config, os.path.abspath(_WORKDIR.value))
     except user_errors() as e:
         _fail(str(e), 1 if isinstance(e, NonFiniteLossError) else 2)
-    logging.info("done: %s", {k: v for k, v in summary.items() if k != "train"})
+    logging.info("done: %s", _brief(summary))
+
+
+def _brief(summary: dict) -> dict:
+    """The summary without per-step training metrics (a pipeline's: per stage)."""
+    return {k: _brief(v) if isinstance(v, dict) and "status" in v else v
+            for k, v in summary.items() if k != "train"}
 
 
 if __name__ == "__main__":

@@ -339,7 +339,7 @@ def sample(config: Any, workdir: str) -> dict[str, Any]:
         "accuracy": float(np.mean([line["correct"] for line in lines])) if lines else 0.0,
         "mean_reward": float(rewards.mean()) if lines else 0.0,
         "solved_prompts": len(solved)}
-    print(f"[sample] {len(lines)} samples of {len(keep)} prompts: accuracy "
+    print(f"[{os.path.basename(workdir)}] {len(lines)} samples of {len(keep)} prompts: accuracy "
           f"{summary['accuracy']:.3f}, {len(correct)} distinct correct records", flush=True)
     return _finish(workdir, summary)
 

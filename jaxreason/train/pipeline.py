@@ -203,12 +203,20 @@ def _key_of(config: ConfigDict, name: str, path: str) -> str:
 
 # ----------------------------------------------------------------------------- configs
 
+OPEN_SECTIONS = ("data.generator_options", "model.overrides")  # option dicts: any key
+
+
 def merge(base: ConfigDict, overrides: ConfigDict, where: str = "stages") -> ConfigDict:
-    """A copy of `base` with every leaf of `overrides` set (keys must exist in `base`)."""
+    """A copy of `base` with every leaf of `overrides` set (keys must exist in `base`, except
+    inside the open option sections `data.generator_options` and `model.overrides`)."""
     out = ConfigDict(base.to_dict(), type_safe=True)
 
     def apply(target: ConfigDict, source: ConfigDict, path: str) -> None:
+        section = path.split(".", 2)[2] if path.count(".") >= 2 else ""
         for key, value in source.items():
+            if key not in target and section in OPEN_SECTIONS:
+                target[key] = value.to_dict() if isinstance(value, ConfigDict) else value
+                continue
             if key not in target:
                 raise ConfigError(f"{path}.{key}: unknown config key (not in the base config)")
             if isinstance(value, ConfigDict) and isinstance(target[key], ConfigDict):

@@ -58,8 +58,8 @@ def records_then_sft_config() -> ConfigDict:
     c.trainer = "pipeline"
     c.pipeline.stages = "records,sft"
     c.data.generator = "countdown"
-    c.data.generator_options = ConfigDict(COUNTDOWN)
-    c.stages.records = ConfigDict()
+    # generator_options is an open section: a stage may set keys the recipe does not have
+    c.stages.records = ConfigDict({"data": {"generator_options": COUNTDOWN}})
     c.stages.sft.data = ConfigDict({"generator": None, "train": "stage:records.train"})
     c.stages.sft.eval = ConfigDict({"data": "stage:records.held_out"})
     return c
