@@ -14,6 +14,8 @@ _TRAINERS: dict[str, str] = {
     "sft": "jaxreason.train.sft:train",
     "grpo": "jaxreason.train.grpo:train",
     "pipeline": "jaxreason.train.pipeline:train",
+    "records": "jaxreason.train.data_stages:records",  # data stages
+    "sample": "jaxreason.train.data_stages:sample",
 }
 
 
