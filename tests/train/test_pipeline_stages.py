@@ -328,8 +328,8 @@ def sample_config(model_dir: str) -> ConfigDict:
     c.data.generator_options = ConfigDict(COUNTDOWN)
     c.data.task = "countdown"
     c.sample.n = 3
-    c.sample.num_prompts = 6
-    c.sample.batch_size = 4  # two batches: 4 + 2 prompts
+    c.sample.num_prompts = 8
+    c.sample.batch_size = 4  # two batches of the same shape (one compile)
     c.sample.max_new_tokens = 8
     c.sample.temperature = 1.0
     c.sample.grading_workers = 0
@@ -352,9 +352,9 @@ def test_sample_stage_writes_the_graded_generations(tmp_path, tiny_model_dir):
     assert outputs == {"samples": os.path.join(workdir, "samples.jsonl"),
                        "correct": os.path.join(workdir, "correct.jsonl")}
     lines = data_stages.read_jsonl(outputs["samples"])
-    assert len(lines) == 6 * 3 and summary["num_samples"] == 18 and summary["num_prompts"] == 6
+    assert len(lines) == 8 * 3 and summary["num_samples"] == 24 and summary["num_prompts"] == 8
     assert [(l["prompt_index"], l["sample_index"]) for l in lines] == \
-        [(p, s) for p in range(6) for s in range(3)]
+        [(p, s) for p in range(8) for s in range(3)]
 
     # The same Generations, sampled and graded directly: same texts, rewards, correctness.
     task = tasks.get("countdown")
@@ -363,7 +363,7 @@ def test_sample_stage_writes_the_graded_generations(tmp_path, tiny_model_dir):
     fmt = data_stages.prompt_format(config)
     sampler = Sampler(load_pretrained(tiny_model_dir, mesh=build.build_mesh(config)), tokenizer)
     expected = []
-    for batch, indices in enumerate([range(0, 4), range(4, 6)]):
+    for batch, indices in enumerate([range(0, 4), range(4, 8)]):
         ids = [prompt_token_ids(task.prompt(records[i]), tokenizer, fmt) for i in indices]
         g = sample_and_grade(sampler, ids, [records[i] for i in indices],
                              data_stages.sampling_params(config, batch), task=task,
