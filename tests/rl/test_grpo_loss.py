@@ -88,9 +88,15 @@ def test_loss_equals_numpy_rederivation(model, variant, per_token):
                           eps_low=variant["eps_low"], eps_high=variant["eps_high"],
                           beta=variant["beta"], normalizer=variant["normalizer"], constant=16.0)
     np.testing.assert_allclose(float(loss), expected, rtol=2e-5, atol=1e-6)
-    clipped = (np.exp(logp - old) < 1 - variant["eps_low"]) | (np.exp(logp - old) >
-                                                               1 + variant["eps_high"])
-    assert 0 < float(metrics["clip_fraction"]) <= clipped[mask].mean() + 1e-6
+    # Clipped tokens: those where the clipped branch of the min is the active one, i.e. the
+    # ratio is past 1 + eps_high with a positive advantage or below 1 - eps_low with a negative.
+    ratio = np.exp(logp - old)
+    adv = np.asarray(batch["advantages"])
+    adv = adv if adv.ndim == 2 else adv[:, None] * np.ones_like(logp)
+    clipped = ((ratio > 1 + variant["eps_high"]) & (adv > 0)) | ((ratio < 1 - variant["eps_low"]) & (adv < 0))
+    expected_fraction = clipped[mask].sum() / mask.sum()
+    assert 0.05 < expected_fraction < 0.95  # both kinds of token are present
+    assert float(metrics["clip_fraction"]) == pytest.approx(expected_fraction, abs=1e-6)
 
 
 def test_without_old_logprobs_the_ratio_is_one_and_kl_to_itself_is_zero(model):
