@@ -61,7 +61,7 @@ def run_jaxreason(model_dir: str, tokenizer_dir: str, prompts: list[str], steps:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from configs import base
-    from jaxreason.train import grpo
+    from jaxreason.train import run
 
     data = os.path.join(workdir, "prompts.jsonl")
     with open(data, "w") as f:
@@ -89,7 +89,7 @@ def run_jaxreason(model_dir: str, tokenizer_dir: str, prompts: list[str], steps:
     c.log.progress = False
     c.log.tensorboard = False
     run_dir = os.path.join(workdir, "run")
-    grpo.train(c, run_dir)
+    run.run(c, run_dir, "grpo")
     records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
     train = [r for r in records if r["kind"] == "train"]
     # step_time of step s spans one full cycle (train s, then sample + grade s + 1); the first

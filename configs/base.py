@@ -11,7 +11,7 @@ from ml_collections.config_dict import placeholder
 
 def get_config() -> ConfigDict:
     c = ConfigDict()
-    c.trainer = "sft"  # training loop to run (jaxreason.train registry: "sft", ...)
+    c.trainer = "sft"  # training loop to run (jaxreason.train registry: sft | grpo | pipeline)
     c.seed = 0  # seeds parameter init, data order, generated data and sampling
 
     c.model = ConfigDict()
@@ -90,7 +90,7 @@ def get_config() -> ConfigDict:
     c.eval.batch_size = 64  # prompts per generation call
     c.eval.grading_workers = placeholder(int)  # grading processes (0: grade in this process)
 
-    c.grpo = ConfigDict()  # online RL (trainer "grpo"); ALGORITHMS.md 5.4
+    c.grpo = ConfigDict()  # online RL (trainer "grpo", jaxreason/algorithms/grpo.py)
     c.grpo.task = placeholder(str)  # task that formats prompts and grades (default: data.task)
     c.grpo.reward = placeholder(str)  # reward preset: binary (1/0) | astro (+1/-1) | tinyzero
     c.grpo.reward_fn = placeholder(str)  # or a custom "module:function"(records, completions)
@@ -106,7 +106,8 @@ def get_config() -> ConfigDict:
     c.grpo.epsilon_high = 0.2  # ratio clip above 1 (DAPO clip-higher: 0.28)
     c.grpo.beta = 0.0  # k3 KL to the starting model (0: no reference model in memory)
     c.grpo.normalizer = "token"  # token (DAPO) | sequence (GRPO) | constant (Dr. GRPO)
-    c.grpo.normalize_std = True  # divide advantages by the group std (False: Dr. GRPO)
+    c.grpo.advantage = "grpo"  # estimator (jaxreason.advantages registry): grpo | dr_grpo | rloo
+    c.grpo.normalize_std = True  # with advantage "grpo": False = "dr_grpo" (older recipes' key)
     c.grpo.mask_truncated = False  # no loss on completions cut off by max_new_tokens
     c.grpo.dynamic_sampling = False  # drop groups with equal rewards, sample more prompts
     c.grpo.min_group_std = 0.0  # with dynamic sampling: keep groups whose reward std > this

@@ -1,8 +1,8 @@
 """Advantage estimators and group filters for group-sampled RL (GRPO and its variants).
 
 Pure NumPy over rewards `[groups, group_size]` (one group = the completions of one prompt), so
-they run on the host between sampling and the train step. A small registry lets a config pick
-an estimator by name, the way it picks a loss.
+they run on the host between sampling and the train step. A config picks an estimator by name
+(`grpo.advantage`: "grpo", "dr_grpo", "rloo"), the way it picks a loss.
 """
 
 from __future__ import annotations
@@ -11,21 +11,24 @@ from typing import Callable
 
 import numpy as np
 
-AdvantageFn = Callable[..., np.ndarray]
-_ADVANTAGES: dict[str, AdvantageFn] = {}
+from jaxreason.registry import Registry
+
+# rewards [groups, group_size] -> advantages [groups, group_size] float32
+AdvantageFn = Callable[[np.ndarray], np.ndarray]
+ADVANTAGES: Registry[AdvantageFn] = Registry("advantage estimator")
 
 
 def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
-    def decorate(fn: AdvantageFn) -> AdvantageFn:
-        _ADVANTAGES[name] = fn
-        return fn
-    return decorate
+    """Decorator: make an estimator available to configs as `grpo.advantage = name`."""
+    return ADVANTAGES.register(name)
 
 
 def get_advantage(name: str) -> AdvantageFn:
-    if name not in _ADVANTAGES:
-        raise KeyError(f"unknown advantage estimator {name!r}; known: {sorted(_ADVANTAGES)}")
-    return _ADVANTAGES[name]
+    return ADVANTAGES.get(name)
+
+
+def advantage_names() -> list[str]:
+    return ADVANTAGES.names()
 
 
 def _check(rewards: np.ndarray) -> np.ndarray:
@@ -59,6 +62,13 @@ def leave_one_out_advantages(rewards: np.ndarray) -> np.ndarray:
         raise ValueError("leave-one-out needs at least 2 completions per group")
     others = (rewards.sum(axis=1, keepdims=True) - rewards) / (n - 1)
     return (rewards - others).astype(np.float32)
+
+
+@register_advantage("dr_grpo")
+def centered_advantages(rewards: np.ndarray) -> np.ndarray:
+    """r - mean(group), without the std division (Dr. GRPO: the std favours groups that are
+    almost all right or all wrong)."""
+    return group_advantages(rewards, normalize_std=False)
 
 
 def informative_groups(rewards: np.ndarray, *, min_std: float = 0.0) -> np.ndarray:

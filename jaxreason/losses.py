@@ -9,8 +9,9 @@ backward pass alike.
 Objectives return a `LossOutput` of *sums* plus the normaliser (`weight`) instead of a mean.
 Sums add up across micro-batches and data-parallel shards, so gradient accumulation and any
 sharding of the batch give exactly the mean over the whole global batch (a mean of micro-batch
-means would weight short micro-batches wrongly). Later objectives (DPO, GRPO, ...) register
-themselves here with `@register_loss(name)` and the train step stays unchanged.
+means would weight short micro-batches wrongly). Objectives register themselves here with
+`@register_loss(name)` (SFT and GRPO now; DPO, PPO, ... the same way) and the train step stays
+unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import jax.numpy as jnp
 from jaxreason.model import llama
 from jaxreason.model.config import ModelConfig
 from jaxreason.parallel import constrain
+from jaxreason.registry import Registry
 
 Batch = Mapping[str, jax.Array]
 
@@ -45,27 +47,21 @@ class LossOutput(NamedTuple):
 
 LossFn = Callable[..., LossOutput]  # (params, config, batch, **options) -> LossOutput
 
-_LOSSES: dict[str, LossFn] = {}
+LOSSES: Registry[LossFn] = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[LossFn], LossFn]:
-    """Decorator: make an objective available to configs as `train.loss = name`."""
-    def decorate(fn: LossFn) -> LossFn:
-        if name in _LOSSES and _LOSSES[name] is not fn:
-            raise ValueError(f"loss {name!r} is already registered")
-        _LOSSES[name] = fn
-        return fn
-    return decorate
+    """Decorator: make an objective available to configs as `train.loss = name` (a second,
+    different objective under the same name raises ValueError)."""
+    return LOSSES.register(name)
 
 
 def get_loss(name: str) -> LossFn:
-    if name not in _LOSSES:
-        raise KeyError(f"unknown loss {name!r}; registered: {loss_names()}")
-    return _LOSSES[name]
+    return LOSSES.get(name)
 
 
 def loss_names() -> list[str]:
-    return sorted(_LOSSES)
+    return LOSSES.names()
 
 
 # ----------------------------------------------------------------------------- log-probs
@@ -141,7 +137,7 @@ def sequence_sums(values: jax.Array, segment_ids: jax.Array) -> jax.Array:
 
 def batch_token_logprobs(params: llama.Params, config: ModelConfig, batch: Batch, *,
                          chunk_size: int = DEFAULT_CHUNK_SIZE) -> jax.Array:
-    """`token_logprobs` of a training batch with the fields `jaxreason.data.batching` builds:
+    """`token_logprobs` of a training batch with the fields `jaxreason.data.rows` builds:
     input_ids, targets, positions, segment_ids `[batch, length]`."""
     segment_ids = batch["segment_ids"]
     return token_logprobs(params, config, batch["input_ids"], batch["targets"],
@@ -199,7 +195,7 @@ def grpo_loss(params: llama.Params, config: ModelConfig, batch: Batch, *,
               epsilon_low: float = 0.2, epsilon_high: float = 0.2, beta: float = 0.0,
               normalizer: str = "token", constant_normalizer: float = 1024.0,
               chunk_size: int = DEFAULT_CHUNK_SIZE) -> LossOutput:
-    """Clipped policy-gradient surrogate of GRPO and its variants (ALGORITHMS.md 5.4).
+    """Clipped policy-gradient surrogate of GRPO and its variants (`algorithms/grpo.py`).
 
     batch: input_ids, targets, positions, segment_ids, loss_mask (completion tokens that count)
     `[batch, length]`; advantages `[batch]` (one per completion) or `[batch, length]`;

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from jaxreason.registry import Registry
+
 Record = dict[str, Any]
 
 
@@ -48,14 +50,13 @@ def countdown_split(options: Mapping[str, Any], seed: int) -> tuple[list[Record]
     return train[:num_train], held_out
 
 
-GENERATORS: dict[str, Callable[[Mapping[str, Any], int], tuple[list[Record], list[Record]]]] = {
-    "countdown": countdown_split,
-}
+# (options, seed) -> (train, held_out); `data.generator` names one
+Generator = Callable[[Mapping[str, Any], int], tuple[list[Record], list[Record]]]
+GENERATORS: Registry[Generator] = Registry("data generator")
+GENERATORS.register("countdown", countdown_split)
 
 
 def generate(name: str, options: Mapping[str, Any], seed: int) -> tuple[list[Record],
                                                                         list[Record]]:
     """(train, held_out) records of the generator `name`."""
-    if name not in GENERATORS:
-        raise KeyError(f"unknown data generator {name!r}; known: {sorted(GENERATORS)}")
-    return GENERATORS[name](options, seed)
+    return GENERATORS.get(name)(options, seed)

@@ -1,37 +1,37 @@
-"""Training loops and their shared core (state, optimizer, step, checkpoints, metrics).
+"""Training: the one run lifecycle (`run.py`), its shared core (state, optimizer, step,
+Orbax checkpoints, metrics, loop) and the trainer registry of the launcher.
 
-Trainers are looked up by name (`config.trainer`); each is `train(config, workdir) -> summary`.
-The registry holds import paths so that `launch/train.py` loads only the trainer it runs;
-later trainers (GRPO, RPO, the ASTRO pipeline) add one line here or call `register_trainer`.
+A trainer is `train(config, workdir) -> summary` chosen by `config.trainer`. "sft" and "grpo"
+are `run.run(config, workdir, <algorithm>)`; "pipeline" runs stages of trainers. Entries are
+"module:function" import paths resolved on first use, so `launch/train.py` loads only the
+trainer it runs; a new method registers its algorithm (`jaxreason.algorithms`) and one line
+here, or calls `register_trainer`.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
-_TRAINERS: dict[str, str] = {
-    "sft": "jaxreason.train.sft:train",
-    "grpo": "jaxreason.train.grpo:train",
-    "pipeline": "jaxreason.train.pipeline:train",
-    "records": "jaxreason.train.data_stages:records",  # data stages
-    "sample": "jaxreason.train.data_stages:sample",
-}
+from jaxreason.registry import Registry
+
+Trainer = Callable[[Any, str], dict[str, Any]]
+TRAINERS: Registry[Trainer] = Registry("trainer")
+TRAINERS.register("sft", "jaxreason.train.run:sft")
+TRAINERS.register("grpo", "jaxreason.train.run:grpo")
+TRAINERS.register("pipeline", "jaxreason.train.pipeline:train")
+TRAINERS.register("records", "jaxreason.train.data_stages:records")  # data stages
+TRAINERS.register("sample", "jaxreason.train.data_stages:sample")
 
 
-def register_trainer(name: str, target: str) -> None:
-    """Make `"module.path:function"` runnable as `config.trainer = name`."""
-    if name in _TRAINERS and _TRAINERS[name] != target:
-        raise ValueError(f"trainer {name!r} is already registered as {_TRAINERS[name]}")
-    _TRAINERS[name] = target
+def register_trainer(name: str, target: str | Trainer) -> None:
+    """Make `"module.path:function"` (or a function) runnable as `config.trainer = name`;
+    a different trainer under a registered name raises ValueError."""
+    TRAINERS.register(name, target)
 
 
 def trainer_names() -> list[str]:
-    return sorted(_TRAINERS)
+    return TRAINERS.names()
 
 
-def get_trainer(name: str) -> Callable[[Any, str], dict[str, Any]]:
-    if name not in _TRAINERS:
-        raise KeyError(f"unknown trainer {name!r}; known: {trainer_names()}")
-    module, function = _TRAINERS[name].split(":")
-    return getattr(importlib.import_module(module), function)
+def get_trainer(name: str) -> Trainer:
+    return TRAINERS.get(name)

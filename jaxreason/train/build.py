@@ -1,6 +1,6 @@
 """From a config to the objects every trainer needs: processes, mesh, tokenizer, model.
 
-Shared by all trainers (SFT now; GRPO, RPO and the ASTRO pipeline later) so that "where does
+Used by the run lifecycle (`train.run`) and data stages, so that "where does
 the model come from" has one answer: a Hugging Face directory (`model.path`, the real
 checkpoints users train) or a named tiny architecture with random weights (`model.preset`, for
 CPU recipes and tests). Errors name the config key to fix.

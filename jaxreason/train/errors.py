@@ -23,7 +23,7 @@ class NonFiniteLossError(RuntimeError):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is the whole story (no traceback needed)."""
-    from jaxreason.data.batching import RecordError
+    from jaxreason.prompting import RecordError
     from jaxreason.data.readers import DataFormatError
     from jaxreason.model.config import ConfigError as ModelConfigError
     from jaxreason.model.hf_checkpoint import CheckpointError

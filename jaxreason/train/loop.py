@@ -8,7 +8,8 @@ It owns the run's life cycle rules in one place:
   exactly the batches of the steps done, so a resumed run sees the same data order;
 - `evaluate(state)` runs every `eval_every` steps (and is the trainer's business at the end).
 
-Trainers differ only in `next_batch(state)`: SFT reads the data iterator, GRPO will sample.
+Algorithms differ only in `next_batch(state)` (SFT reads the data iterator, GRPO samples and
+grades) and in the step function they hand in (`train.step.make_train_step`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The jitted train step `(state, batch) -> (state, metrics)`, shared by every objective.
+"""The jitted train step `(state, batch) -> (state, metrics)`, shared by every algorithm.
 
 The whole update is visible here: micro-batch gradient accumulation under `lax.scan`, the
 division by the global normaliser, the global gradient norm, the optimizer update. The state is
@@ -7,10 +7,17 @@ in place in their sharded layout; the batch is sharded over the ("data", "fsdp")
 
 Micro-batch j is rows j, j+n, j+2n, ... of the batch: every device's shard of rows then holds
 an equal part of each micro-batch, so splitting moves no data between devices.
+
+Algorithms that make several updates from one batch (GRPO / PPO: `num_iterations` passes of
+`num_minibatches` updates) and need log-probs of frozen parameters (the sampling-time policy,
+a reference model) use the same wrapper: an optional `pre_step(params, frozen, batch)` adds
+fields to the batch, without gradient, before the first update; `state.step` then counts
+algorithm steps while the optimizer counts updates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import jax
@@ -96,33 +103,81 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, loss_fn: Param
     if "loss_mask" in batch:
         metrics["loss_tokens"] = jnp.sum(batch["loss_mask"]).astype(jnp.float32)
     metrics.update({k: _safe_div(s, c) for k, (s, c) in out.metrics.items()})
-    new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state,
-                           rng=state.rng)
-    return new_state, metrics
+    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+
+# (params at the start of the step, frozen params or None, batch) -> fields added to the batch
+PreStep = Callable[[Any, Any, dict[str, jax.Array]], dict[str, jax.Array]]
+
+
+def algorithm_step(state: TrainState, batch: dict[str, jax.Array], frozen: Any = None, *,
+                   loss_fn: ParamsLoss, optimizer: optax.GradientTransformation,
+                   schedule: optax.Schedule, num_microbatches: int = 1,
+                   pre_step: PreStep | None = None, num_iterations: int = 1,
+                   num_minibatches: int = 1, grad_shardings: Any = None
+                   ) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One algorithm step (un-jitted): `pre_step`'s fields (stop-gradient), then
+    `num_iterations` x `num_minibatches` optimizer updates; minibatch j is rows j, j + m, ...
+    Metrics are means over the updates (token counts: sums over one pass); the logged
+    learning rate is the one of the step's first update. With one update and no pre-step this
+    is exactly `train_step`."""
+    if pre_step is not None:
+        batch = {**batch, **jax.lax.stop_gradient(pre_step(state.params, frozen, batch))}
+    updates = num_iterations * num_minibatches
+    if updates == 1:
+        return train_step(state, batch, loss_fn=loss_fn, optimizer=optimizer,
+                          schedule=schedule, num_microbatches=num_microbatches,
+                          grad_shardings=grad_shardings)
+    start = state.step
+    all_metrics = []
+    for _ in range(num_iterations):
+        for j in range(num_minibatches):
+            minibatch = {k: v[j::num_minibatches] for k, v in batch.items()}
+            state, metrics = train_step(
+                state, minibatch, loss_fn=loss_fn, optimizer=optimizer,
+                schedule=lambda _: schedule(start * updates),
+                num_microbatches=num_microbatches, grad_shardings=grad_shardings)
+            all_metrics.append(metrics)
+    metrics = {k: jnp.mean(jnp.stack([m[k] for m in all_metrics])) for k in all_metrics[0]}
+    for summed in ("tokens", "loss_tokens"):
+        if summed in metrics:
+            metrics[summed] = sum(m[summed] for m in all_metrics[:num_minibatches])
+    return dataclasses.replace(state, step=start + 1), metrics
 
 
 def make_train_step(loss_fn: ParamsLoss, optimizer: optax.GradientTransformation,
                     schedule: optax.Schedule, *, mesh: Mesh, state_shardings: TrainState,
                     num_microbatches: int = 1,
-                    rules: parallel.LogicalRules | None = None
+                    rules: parallel.LogicalRules | None = None,
+                    pre_step: PreStep | None = None, frozen: Any = None,
+                    num_iterations: int = 1, num_minibatches: int = 1
                     ) -> Callable[[TrainState, dict[str, jax.Array]],
                                   tuple[TrainState, dict[str, jax.Array]]]:
     """The jitted step with explicit shardings and the state donated. Call it with the batch
     as global arrays (`parallel.host_local_to_global`); tracing happens under the mesh and the
-    logical rules so the model's activation constraints apply."""
-    def step(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, Any]:
-        return train_step(state, batch, loss_fn=loss_fn, optimizer=optimizer,
-                          schedule=schedule, num_microbatches=num_microbatches,
-                          grad_shardings=state_shardings.params)
+    logical rules so the model's activation constraints apply.
+
+    `frozen` (e.g. a reference model's parameters, laid out like the state's) is passed to
+    the jitted function as an argument on every call, never baked in as a constant;
+    `pre_step` and the update counts are as in `algorithm_step`."""
+    def step(state: TrainState, batch: dict[str, jax.Array], frozen: Any
+             ) -> tuple[TrainState, Any]:
+        return algorithm_step(state, batch, frozen, loss_fn=loss_fn, optimizer=optimizer,
+                              schedule=schedule, num_microbatches=num_microbatches,
+                              pre_step=pre_step, num_iterations=num_iterations,
+                              num_minibatches=num_minibatches,
+                              grad_shardings=state_shardings.params)
 
     replicated = NamedSharding(mesh, PartitionSpec())
-    jitted = jax.jit(step, in_shardings=(state_shardings, batch_sharding(mesh)),
+    frozen_shardings = None if frozen is None else state_shardings.params
+    jitted = jax.jit(step, in_shardings=(state_shardings, batch_sharding(mesh), frozen_shardings),
                      out_shardings=(state_shardings, replicated), donate_argnums=0)
     rules = tuple(rules) if rules is not None else parallel.DEFAULT_RULES
 
     def run(state: TrainState, batch: dict[str, jax.Array]) -> tuple[TrainState, Any]:
         with jax.set_mesh(mesh), parallel.logical_rules(rules):
-            return jitted(state, batch)
+            return jitted(state, batch, frozen)
 
     run.jitted = jitted  # type: ignore[attr-defined]  (for lowering / cost analysis)
     return run

@@ -11,7 +11,8 @@ import pytest
 
 from jaxreason import losses, parallel
 from jaxreason.model import preset_config
-from jaxreason.train.grpo import make_grpo_update
+from jaxreason.algorithms.grpo import logprob_pre_step
+from jaxreason.train.step import make_train_step
 from jaxreason.train.state import init_state, state_shardings
 from test_grpo_loss import make_batch
 
@@ -25,9 +26,10 @@ def one_step(mesh, config, batch):
     ref = jax.tree.map(lambda x: x * 0.9, state.params)  # a reference different from the policy
     loss = functools.partial(losses.get_loss("grpo"), config=config, beta=0.05,
                              epsilon_high=0.28, chunk_size=4)
-    update = make_grpo_update(config, lambda p, b: loss(p, batch=b), optimizer, schedule,
-                              mesh=mesh, state_shardings=state_shardings(config, optimizer, mesh),
-                              num_iterations=2, num_minibatches=2, ref_params=ref)
+    pre_step = logprob_pre_step(config, old=True, ref=True)
+    update = make_train_step(lambda p, b: loss(p, batch=b), optimizer, schedule, mesh=mesh,
+                             state_shardings=state_shardings(config, optimizer, mesh),
+                             pre_step=pre_step, frozen=ref, num_iterations=2, num_minibatches=2)
     global_batch = parallel.host_local_to_global({k: np.asarray(v) for k, v in batch.items()},
                                                  mesh)
     state, metrics = update(state, global_batch)

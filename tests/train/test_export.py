@@ -6,7 +6,7 @@ import pytest
 
 from jaxreason.model import llama, preset_config
 from jaxreason.tokenizer import train_bpe_tokenizer
-from jaxreason.train.sft import export_model
+from jaxreason.train.run import export_model
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from jaxreason import losses
-from jaxreason.data import batching
+from jaxreason import prompting
+from jaxreason.data import loader, rows, tokenize
 from jaxreason.model import llama, preset_config
 from jaxreason.tokenizer import train_bpe_tokenizer
 
@@ -29,23 +30,23 @@ def _records(n, seed=0):
 
 def test_completion_only_mask_covers_exactly_the_completion_and_eos(tokenizer):
     record = {"prompt": "Q: what is 3 plus 4?", "completion": " A: 7."}
-    fmt = batching.SFTFormat(max_length=64)
-    example = batching.tokenize_record(record, tokenizer, fmt)
-    prompt_ids = batching.prompt_token_ids(record["prompt"], tokenizer, fmt)
+    fmt = tokenize.ExampleFormat(max_length=64)
+    example = tokenize.tokenize_record(record, tokenizer, fmt)
+    prompt_ids = prompting.prompt_token_ids(record["prompt"], tokenizer, fmt.prompt_format)
     tokens, weights = example["tokens"], example["loss_weights"]
     assert tokens[0] == tokenizer.bos_token_id and tokens[-1] == tokenizer.eos_token_id
     assert list(tokens[: len(prompt_ids)]) == prompt_ids
     assert not weights[: len(prompt_ids)].any() and weights[len(prompt_ids):].all()
     assert tokenizer.decode(tokens[weights], skip_special_tokens=True) == " A: 7."
-    all_tokens = batching.tokenize_record(
-        record, tokenizer, batching.SFTFormat(max_length=64, loss_on="all"))
+    all_tokens = tokenize.tokenize_record(
+        record, tokenizer, tokenize.ExampleFormat(max_length=64, loss_on="all"))
     assert all_tokens["loss_weights"].all()  # ASTRO: every token is a target
 
 
 def test_chat_records_use_the_template_and_mask_the_prompt_turn(tokenizer):
     record = {"prompt": [{"role": "user", "content": "what is 3 plus 4?"}], "completion": "7"}
-    fmt = batching.SFTFormat(chat=True, max_length=64)
-    example = batching.tokenize_record(record, tokenizer, fmt)
+    fmt = tokenize.ExampleFormat(chat=True, max_length=64)
+    example = tokenize.tokenize_record(record, tokenizer, fmt)
     text = tokenizer.decode(example["tokens"])
     assert text.startswith("<|im_start|>user\nwhat is 3 plus 4?<|im_end|>\n<|im_start|>assistant\n")
     target = tokenizer.decode(example["tokens"][example["loss_weights"]])
@@ -53,15 +54,15 @@ def test_chat_records_use_the_template_and_mask_the_prompt_turn(tokenizer):
 
 
 def test_missing_field_names_the_field(tokenizer):
-    with pytest.raises(batching.RecordError, match="no field 'completion'.*fields present"):
-        batching.tokenize_record({"prompt": "x", "answer": "y"}, tokenizer,
-                                 batching.SFTFormat())
+    with pytest.raises(tokenize.RecordError, match="no field 'completion'.*fields present"):
+        tokenize.tokenize_record({"prompt": "x", "answer": "y"}, tokenizer,
+                                 tokenize.ExampleFormat())
 
 
 def test_first_fit_packing_keeps_examples_whole_and_restarts_positions(tokenizer):
-    fmt = batching.SFTFormat(max_length=40)
-    examples = [batching.tokenize_record(r, tokenizer, fmt) for r in _records(30)]
-    batch, count = batching.pack_examples(examples, rows=4, length=40)
+    fmt = tokenize.ExampleFormat(max_length=40)
+    examples = [tokenize.tokenize_record(r, tokenizer, fmt) for r in _records(30)]
+    batch, count = rows.pack_examples(examples, rows=4, length=40)
     assert 4 < count < 30  # several examples per row, and the batch filled up
     placed = 0
     for row in range(4):
@@ -79,11 +80,11 @@ def test_first_fit_packing_keeps_examples_whole_and_restarts_positions(tokenizer
 def test_packed_batch_loss_equals_loss_of_unpacked_examples(tokenizer):
     config = preset_config("llama-tiny", vocab_size=len(tokenizer))
     params = llama.init_params(config, jax.random.key(0), std=0.2)
-    fmt = batching.SFTFormat(max_length=48)
-    examples = [batching.tokenize_record(r, tokenizer, fmt) for r in _records(12, seed=1)]
-    packed, count = batching.pack_examples(examples, rows=3, length=48)
+    fmt = tokenize.ExampleFormat(max_length=48)
+    examples = [tokenize.tokenize_record(r, tokenizer, fmt) for r in _records(12, seed=1)]
+    packed, count = rows.pack_examples(examples, rows=3, length=48)
     assert count >= 5 and packed["segment_ids"].max() >= 2  # rows hold several examples
-    unpacked = batching.pad_examples(examples[:count], rows=count, length=48)
+    unpacked = rows.pad_examples(examples[:count], rows=count, length=48)
     for averaging in ("token", "sequence"):
         a = losses.mean_loss(losses.sft_loss(params, config, packed, averaging=averaging,
                                              chunk_size=16))[0]
@@ -93,22 +94,22 @@ def test_packed_batch_loss_equals_loss_of_unpacked_examples(tokenizer):
 
 
 def test_padding_uses_a_power_of_two_bucket(tokenizer):
-    fmt = batching.SFTFormat(max_length=100)
-    dataset = batching.sft_batch_dataset(_records(20), tokenizer, fmt, rows=4, packing=False,
+    fmt = tokenize.ExampleFormat(max_length=100)
+    dataset = loader.sft_batch_dataset(_records(20), tokenizer, fmt, rows=4, packing=False,
                                          shuffle=False, num_epochs=1)
     batches = list(dataset)
     assert len(batches) == 5
     for batch in batches:
         longest = int((batch["segment_ids"] > 0).sum(axis=1).max())
         width = batch["input_ids"].shape[1]
-        assert width == batching.length_bucket(longest, 100)
+        assert width == rows.length_bucket(longest, 100)
         assert width >= longest and width in (16, 32, 64) and (width == 16 or width < 2 * longest)
 
 
 @pytest.mark.parametrize("packing", [True, False])
 def test_restored_iterator_continues_with_exactly_the_same_batches(tokenizer, packing):
-    fmt = batching.SFTFormat(max_length=40)
-    dataset = batching.sft_batch_dataset(_records(50), tokenizer, fmt, rows=3, packing=packing,
+    fmt = tokenize.ExampleFormat(max_length=40)
+    dataset = loader.sft_batch_dataset(_records(50), tokenizer, fmt, rows=3, packing=packing,
                                          seed=7, num_epochs=None)
     iterator = iter(dataset)
     for _ in range(5):
@@ -124,20 +125,20 @@ def test_restored_iterator_continues_with_exactly_the_same_batches(tokenizer, pa
 
 
 def test_each_epoch_sees_every_record_once_in_a_new_order(tokenizer):
-    fmt = batching.SFTFormat(max_length=40)
+    fmt = tokenize.ExampleFormat(max_length=40)
     records = _records(24, seed=3)
-    dataset = batching.sft_batch_dataset(records, tokenizer, fmt, rows=4, packing=False,
+    dataset = loader.sft_batch_dataset(records, tokenizer, fmt, rows=4, packing=False,
                                          seed=1, num_epochs=2)
     ids = np.concatenate([b["example_ids"] for b in dataset])
     first, second = ids[:24], ids[24:]
-    expected = sorted(batching.record_id(r) for r in records)
+    expected = sorted(tokenize.record_id(r) for r in records)
     assert sorted(first) == expected and sorted(second) == expected
     assert list(first) != list(second)
 
 
 def test_long_examples_are_truncated_and_counted(tokenizer):
-    fmt = batching.SFTFormat(max_length=8, loss_on="all")
-    dataset = batching.sft_batch_dataset(_records(6), tokenizer, fmt, rows=2, packing=True,
+    fmt = tokenize.ExampleFormat(max_length=8, loss_on="all")
+    dataset = loader.sft_batch_dataset(_records(6), tokenizer, fmt, rows=2, packing=True,
                                          shuffle=False, num_epochs=1)
     batches = list(dataset)
     assert all(b["input_ids"].shape == (2, 8) for b in batches)
@@ -146,8 +147,8 @@ def test_long_examples_are_truncated_and_counted(tokenizer):
 
 def test_examples_left_without_loss_tokens_are_skipped_and_counted(tokenizer):
     records = _records(6) + [{"prompt": "Q: 1 plus 1?", "completion": " A: 2."}]
-    fmt = batching.SFTFormat(max_length=8)  # long prompts leave no completion token
-    dataset = batching.sft_batch_dataset(records, tokenizer, fmt, rows=2, packing=True,
+    fmt = tokenize.ExampleFormat(max_length=8)  # long prompts leave no completion token
+    dataset = loader.sft_batch_dataset(records, tokenizer, fmt, rows=2, packing=True,
                                          shuffle=False, num_epochs=1)
     batches = list(dataset)
     kept = sum(len(b["example_ids"]) for b in batches)
