@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxreason.model.config import ModelConfig
+from jaxreason.model.kv_cache import KVCache
 from jaxreason.parallel import constrain
 
 Params = dict[str, Any]
@@ -94,37 +95,6 @@ def init_params(config: ModelConfig, rng: jax.Array, std: float = 0.02) -> Param
     return jax.tree.unflatten(treedef, out)
 
 
-# ----------------------------------------------------------------------------- KV cache
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass
-class KVCache:
-    """Preallocated keys/values for incremental decoding.
-
-    k, v: `[layers, batch, max_length, kv_heads, head_dim]`; `valid`: `[batch, max_length]`,
-    true where a slot holds a real (non-padding) token; `index`: int32 scalar, the next slot to
-    write. All rows write the same slots, so a padded batch needs no per-row scatter.
-    """
-
-    k: jax.Array
-    v: jax.Array
-    valid: jax.Array
-    index: jax.Array
-
-    @classmethod
-    def create(cls, config: ModelConfig, batch: int, max_length: int,
-               dtype: Any = None) -> "KVCache":
-        dtype = jnp.dtype(dtype or config.dtype)
-        shape = (config.num_layers, batch, max_length, config.num_kv_heads, config.head_dim)
-        return cls(k=jnp.zeros(shape, dtype), v=jnp.zeros(shape, dtype),
-                   valid=jnp.zeros((batch, max_length), bool), index=jnp.zeros((), jnp.int32))
-
-    @staticmethod
-    def logical_axes() -> "KVCache":
-        kv = ("layers", "batch", "cache_length", "act_kv_heads", None)
-        return KVCache(k=kv, v=kv, valid=("batch", "cache_length"), index=())  # type: ignore
-
-
 # ----------------------------------------------------------------------------- building blocks
 
 def rms_norm(x: jax.Array, weight: jax.Array, eps: float) -> jax.Array:
@@ -172,22 +142,23 @@ def apply_rope(x: jax.Array, rope: tuple[jax.Array, jax.Array]) -> jax.Array:
 
 
 def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
-    """Grouped-query attention.
+    """Grouped-query attention: the only attention in the package (training, prefill, decode).
 
-    q: `[batch, q_len, heads, head_dim]`; k, v: `[batch, kv_len, kv_heads, head_dim]`;
-    mask: `[batch, q_len, kv_len]` bool. The query heads sharing a kv head are folded into the
-    query axis so each kv head is one batched matmul. Scores and softmax in float32.
+    q: `[batch, q_len, heads, head_dim]`; k, v: `[batch, kv_heads, kv_len, head_dim]` (the KV
+    cache's order); mask: `[batch, q_len, kv_len]` bool. The query heads sharing a kv head are
+    folded into the query axis so each kv head is one batched matmul. Scores and softmax in
+    float32.
     """
     b, t, nh, d = q.shape
-    kv_heads = k.shape[2]
+    kv_heads = k.shape[1]
     groups = nh // kv_heads
     q = q.reshape(b, t, kv_heads, groups, d).transpose(0, 2, 3, 1, 4).reshape(
         b, kv_heads, groups * t, d)
-    scores = jnp.einsum("bkqd,bskd->bkqs", q, k, preferred_element_type=jnp.float32)
+    scores = jnp.einsum("bkqd,bksd->bkqs", q, k, preferred_element_type=jnp.float32)
     scores = scores.reshape(b, kv_heads, groups, t, -1) * (1.0 / math.sqrt(d))
     scores = jnp.where(mask[:, None, None, :, :], scores, _NEG_INF)
     probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
-    out = jnp.einsum("bkqs,bskd->bkqd", probs, v)
+    out = jnp.einsum("bkqs,bksd->bkqd", probs, v)
     return out.reshape(b, kv_heads, groups, t, d).transpose(0, 3, 1, 2, 4).reshape(b, t, nh, d)
 
 
@@ -203,7 +174,8 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) 
     outs = []
     for start in range(0, t, block):
         end = min(start + block, t)
-        outs.append(attention(q[:, start:end], k[:, :end], v[:, :end], mask[:, start:end, :end]))
+        outs.append(attention(q[:, start:end], k[:, :, :end], v[:, :, :end],
+                              mask[:, start:end, :end]))
     return jnp.concatenate(outs, axis=1)
 
 
@@ -215,14 +187,20 @@ def _dense(x: jax.Array, w: jax.Array, spec: str) -> jax.Array:
     return jnp.einsum(spec, x, w.astype(x.dtype))
 
 
-def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
-                  mask: jax.Array, rope: tuple[jax.Array, jax.Array],
-                  cache_kv: tuple[jax.Array, jax.Array] | None, layer_index: Any,
-                  cache_index: jax.Array | None) -> tuple[jax.Array, Any]:
-    """One pre-norm block. With a cache (the stacked `[layers, ...]` k and v), the new keys and
-    values are written in place at (`layer_index`, `cache_index`) and attention runs over the
-    layer's whole cache."""
-    x = rms_norm(h, layer["attn_norm"], config.rms_norm_eps)
+def _project_qkv(config: ModelConfig, layer: Params, x: jax.Array
+                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """q `[b, t, heads, d]`, k and v `[b, t, kv_heads, d]`, from separate q / k / v weights
+    (the training layout) or one fused `qkv` weight (`decode_params`: one wide matmul)."""
+    if "qkv" in layer:
+        b, t, _ = x.shape
+        kv, d = config.num_kv_heads, config.head_dim
+        groups = config.num_heads // kv
+        qkv = _dense(x, layer["qkv"], "bte,ekjd->btkjd")  # [b, t, kv, groups + 2, d]
+        if config.qkv_bias:
+            qkv = qkv + layer["qkv_bias"].astype(qkv.dtype)
+        qkv = constrain(qkv, ("batch", "length", "act_kv_heads", None, None))
+        q = qkv[:, :, :, :groups].reshape(b, t, kv * groups, d)
+        return q, qkv[:, :, :, groups], qkv[:, :, :, groups + 1]
     q = _dense(x, layer["q"], "bte,ehd->bthd")
     k = _dense(x, layer["k"], "bte,ehd->bthd")
     v = _dense(x, layer["v"], "bte,ehd->bthd")
@@ -230,24 +208,46 @@ def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
         q = q + layer["q_bias"].astype(q.dtype)
         k = k + layer["k_bias"].astype(k.dtype)
         v = v + layer["v_bias"].astype(v.dtype)
+    return q, k, v
+
+
+def _gate_up(layer: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The MLP's gate and up projections, from separate weights or one fused `gate_up`."""
+    if "gate_up" in layer:
+        both = constrain(_dense(x, layer["gate_up"], "bte,ejm->btjm"),
+                         ("batch", "length", None, "act_mlp"))
+        return both[:, :, 0], both[:, :, 1]
+    return _dense(x, layer["gate"], "bte,em->btm"), _dense(x, layer["up"], "bte,em->btm")
+
+
+def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
+                  mask: jax.Array, rope: tuple[jax.Array, jax.Array],
+                  cache_kv: tuple[jax.Array, jax.Array] | None,
+                  cache_index: jax.Array | None) -> tuple[jax.Array, Any]:
+    """One pre-norm block: the only decoder-layer code in the package. With a cache (this
+    layer's `[batch, kv_heads, length, head_dim]` keys and values) the new keys and values are
+    written at slot `cache_index` and attention runs over the whole cache; the updated
+    (keys, values) are returned."""
+    x = rms_norm(h, layer["attn_norm"], config.rms_norm_eps)
+    q, k, v = _project_qkv(config, layer, x)
     q = constrain(apply_rope(q, rope), ("batch", "length", "act_heads", None))
-    k = apply_rope(k, rope)
+    k = apply_rope(k, rope).transpose(0, 2, 1, 3)  # [b, kv_heads, t, d]
+    v = v.transpose(0, 2, 1, 3)
     new_cache = None
     if cache_kv is not None:
         ck, cv = cache_kv
-        start = (layer_index, 0, cache_index, 0, 0)
-        ck = jax.lax.dynamic_update_slice(ck, k[None].astype(ck.dtype), start)
-        cv = jax.lax.dynamic_update_slice(cv, v[None].astype(cv.dtype), start)
+        ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (0, 0, cache_index, 0))
+        cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype), (0, 0, cache_index, 0))
         new_cache = (ck, cv)
-        k, v = ck[layer_index].astype(q.dtype), cv[layer_index].astype(q.dtype)
-    out = attention(q, k, v, mask) if cache_kv is not None else causal_attention(q, k, v, mask)
+        out = attention(q, ck.astype(q.dtype), cv.astype(q.dtype), mask)
+    else:
+        out = causal_attention(q, k, v, mask)
     out = _dense(out, layer["o"], "bthd,hde->bte")
     if config.o_bias:
         out = out + layer["o_bias"].astype(out.dtype)
     h = constrain(h + out, ("batch", "length", "act_embed"))
     x = rms_norm(h, layer["mlp_norm"], config.rms_norm_eps)
-    gate = _dense(x, layer["gate"], "bte,em->btm")
-    up = _dense(x, layer["up"], "bte,em->btm")
+    gate, up = _gate_up(layer, x)
     act = constrain(jax.nn.silu(gate) * up, ("batch", "length", "act_mlp"))
     h = constrain(h + _dense(act, layer["down"], "btm,me->bte"), ("batch", "length", "act_embed"))
     return h, new_cache
@@ -281,6 +281,53 @@ def _attention_mask(attention_mask: jax.Array, segment_ids: jax.Array | None,
     return mask, valid
 
 
+def decode_params(params: Params, config: ModelConfig) -> Params:
+    """The parameters re-laid out for generation, once per sampling call: a data transform,
+    not a second model. q / k / v become one `[embed, kv_heads, groups + 2, head_dim]` weight
+    (each kv head's queries, then its key and value) and gate / up one `[embed, 2, mlp]`
+    weight, so a layer runs two wide matmuls instead of five narrow ones; grouping by kv head
+    keeps the tensor-parallel split (heads over `tensor`). The `embed` axis is gathered (no
+    FSDP split: gathered once per call, not once per token), weights are cast to the compute
+    dtype, and for a Python loop over layers (`scan_layers=False`) the layers become a tuple
+    of per-layer dicts, so no step slices a stacked buffer. `forward` accepts either layout."""
+    dtype = jnp.dtype(config.dtype)
+    e, d, kv = config.hidden_size, config.head_dim, config.num_kv_heads
+    g = config.num_heads // kv
+
+    def fuse(w: Params, lead: tuple[int, ...]) -> Params:
+        w = jax.tree.map(lambda p: p.astype(dtype), w)
+        stacked = (None,) * len(lead)
+        qkv = jnp.concatenate([w["q"].reshape(*lead, e, kv, g, d),
+                               w["k"].reshape(*lead, e, kv, 1, d),
+                               w["v"].reshape(*lead, e, kv, 1, d)], axis=-2)
+        out = {
+            "attn_norm": w["attn_norm"], "mlp_norm": w["mlp_norm"],
+            "qkv": constrain(qkv, stacked + (None, "kv_heads", None, None)),
+            "o": constrain(w["o"], stacked + ("heads", None, None)),
+            "gate_up": constrain(jnp.stack([w["gate"], w["up"]], axis=-2),
+                                 stacked + (None, None, "mlp")),
+            "down": constrain(w["down"], stacked + ("mlp", None)),
+        }
+        if config.qkv_bias:
+            out["qkv_bias"] = jnp.concatenate(
+                [w["q_bias"].reshape(*lead, kv, g, d), w["k_bias"].reshape(*lead, kv, 1, d),
+                 w["v_bias"].reshape(*lead, kv, 1, d)], axis=-2)
+        if config.o_bias:
+            out["o_bias"] = w["o_bias"]
+        return out
+
+    out: Params = {"embed": constrain(params["embed"], ("vocab", None)),
+                   "final_norm": params["final_norm"]}
+    if not config.tie_word_embeddings:
+        out["lm_head"] = constrain(params["lm_head"], (None, "vocab"))
+    if config.scan_layers:
+        out["layers"] = fuse(params["layers"], (config.num_layers,))
+    else:
+        out["layers"] = tuple(fuse(jax.tree.map(lambda p, i=i: p[i], params["layers"]), ())
+                              for i in range(config.num_layers))
+    return out
+
+
 def forward(params: Params, config: ModelConfig, input_ids: jax.Array,
             positions: jax.Array | None = None, attention_mask: jax.Array | None = None,
             *, segment_ids: jax.Array | None = None, cache: KVCache | None = None,
@@ -291,6 +338,7 @@ def forward(params: Params, config: ModelConfig, input_ids: jax.Array,
     tokens before each one (so left padding is transparent). attention_mask: `[batch, length]`,
     1 for real tokens. segment_ids: `[batch, length]`, packed-example ids (tokens attend only
     within their segment; positions should restart per segment). cache: see `KVCache`.
+    params: the training layout (layers stacked) or `decode_params(...)`'s.
     With `return_hidden`, the final-norm hidden states `[batch, length, hidden]` are returned
     instead of logits, for losses that compute the vocabulary projection in chunks.
     """
@@ -308,33 +356,62 @@ def forward(params: Params, config: ModelConfig, input_ids: jax.Array,
     h = constrain(h, ("batch", "length", "act_embed"))
     cache_index = None if cache is None else cache.index
 
-    def block(h: jax.Array, layer: Params, kv: Any, index: Any) -> tuple[jax.Array, Any]:
-        return decoder_layer(config, layer, h, mask, rope, kv, index, cache_index)
+    def block(h: jax.Array, layer: Params, kv: Any) -> tuple[jax.Array, Any]:
+        return decoder_layer(config, layer, h, mask, rope, kv, cache_index)
 
     if config.remat_policy != "none":
         block = jax.checkpoint(block, policy=_REMAT[config.remat_policy])
 
-    kv = None if cache is None else (cache.k, cache.v)
-    if config.scan_layers:
-        def step(carry: Any, xs: Any) -> tuple[Any, None]:
-            h, kv = carry
-            layer, index = xs
-            return block(h, layer, kv, index), None
-        xs = (params["layers"], jnp.arange(config.num_layers))
-        (h, kv), _ = jax.lax.scan(step, (h, kv), xs)
+    layers = params["layers"]
+    new_k: Any = None
+    new_v: Any = None
+    if isinstance(layers, (tuple, list)):  # decode layout: per-layer weights
+        keys, values = [], []
+        for i, layer in enumerate(layers):
+            h, kv = block(h, layer, None if cache is None else cache.layer(i))
+            if kv is not None:
+                keys.append(kv[0])
+                values.append(kv[1])
+        if cache is not None:
+            new_k, new_v = _like(cache.k, keys), _like(cache.v, values)
+    elif config.scan_layers:
+        def step(h: jax.Array, xs: Any) -> tuple[jax.Array, Any]:
+            layer, kv = xs
+            return block(h, layer, kv)
+        kv_stack = None if cache is None else (_stacked(cache.k), _stacked(cache.v))
+        h, kv_out = jax.lax.scan(step, h, (layers, kv_stack))
+        if cache is not None:
+            new_k, new_v = _like(cache.k, kv_out[0]), _like(cache.v, kv_out[1])
     else:
+        keys, values = [], []
         for i in range(config.num_layers):
-            layer = jax.tree.map(lambda p: p[i], params["layers"])
-            h, kv = block(h, layer, kv, i)
+            layer = jax.tree.map(lambda p: p[i], layers)
+            h, kv = block(h, layer, None if cache is None else cache.layer(i))
+            if kv is not None:
+                keys.append(kv[0])
+                values.append(kv[1])
+        if cache is not None:
+            new_k, new_v = _like(cache.k, keys), _like(cache.v, values)
 
     h = rms_norm(h, params["final_norm"], config.rms_norm_eps)
     new_cache = None
     if cache is not None:
-        new_cache = KVCache(k=kv[0], v=kv[1], valid=valid,
-                            index=cache.index + input_ids.shape[1])
+        new_cache = KVCache(k=new_k, v=new_v, valid=valid,
+                            index=cache.index + input_ids.shape[1]).constrained()
     if return_hidden:
         return h, new_cache
     return lm_head(params, config, h), new_cache
+
+
+def _stacked(x: Any) -> jax.Array:
+    return jnp.stack(x) if isinstance(x, (tuple, list)) else x
+
+
+def _like(template: Any, layers: Any) -> Any:
+    """Per-layer arrays (a list, or a stacked array from scan) in the layout of `template`."""
+    if isinstance(template, (tuple, list)):
+        return tuple(layers) if isinstance(layers, (tuple, list)) else tuple(layers)
+    return layers if not isinstance(layers, (tuple, list)) else jnp.stack(layers)
 
 
 def lm_head(params: Params, config: ModelConfig, hidden: jax.Array) -> jax.Array:

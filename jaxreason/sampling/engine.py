@@ -8,10 +8,13 @@ parameters are traced arguments, so changing them never recompiles.
 Prompts arrive left-padded (`[prompts, prompt_length]`), so every row's last prompt token sits
 in the last column and its first new token goes to cache slot `prompt_length`; positions are
 explicit (count of real tokens), which makes the padding invisible to the model. With `n > 1`
-samples per prompt the prompt is prefilled once and its cache repeated n times. Prefill is the
-model's `forward`; decode steps use `decode.decode_step` (per-layer weights and a matmul-ordered
-cache, see decode.py), except for `scan_layers` models, which decode through `forward` too
-(one scanned layer body keeps deep models' compile time and memory down).
+samples per prompt the prompt is prefilled once and its cache repeated n times.
+
+Prefill and every decode step are the model's own `forward` (one decoder for training, prefill
+and decode). What makes decoding fast is data layout, applied once per call: the weights are
+re-laid out by `llama.decode_params` (fused q/k/v and gate/up, per-layer tuples) and the cache
+holds per-layer buffers in matmul order (`KVCache(per_layer=True)`); `scan_layers` models keep
+stacked weights and cache (one scanned layer body keeps deep models' compile time down).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxreason.model.config import ModelConfig
-from jaxreason.model.llama import KVCache, forward, lm_head
+from jaxreason.model.kv_cache import KVCache
+from jaxreason.model.llama import decode_params, forward, lm_head
 from jaxreason.parallel import LogicalRules, constrain, logical_rules
-from jaxreason.sampling import decode
 from jaxreason.sampling.params import FINISH_LENGTH, FINISH_STOP_STRING, FINISH_STOP_TOKEN
 
 
@@ -136,17 +139,11 @@ def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: Pro
 
 class _Carry(NamedTuple):
     step: jax.Array  # tokens emitted so far
-    cache: Any  # decode.DecodeCache, or KVCache for scanned models
+    cache: KVCache
     last: jax.Array  # [rows] token to feed next
     done: jax.Array  # [rows]
     stop_state: jax.Array  # [rows, strings]
     out: ProgramOutputs
-
-
-def _constrain_cache(cache: KVCache) -> KVCache:
-    axes = KVCache.logical_axes()
-    return KVCache(k=constrain(cache.k, axes.k), v=constrain(cache.v, axes.v),
-                   valid=constrain(cache.valid, axes.valid), index=cache.index)
 
 
 def _record(carry: _Carry, tokens: jax.Array, used: jax.Array, raw: jax.Array,
@@ -199,23 +196,18 @@ def _generate(params: Any, config: ModelConfig, shape: ProgramShape,
     ids = constrain(inputs.prompt_ids, ("batch", "length"))
     mask = constrain(inputs.prompt_mask, ("batch", "length"))
     positions = jnp.maximum(jnp.cumsum(mask, axis=1) - 1, 0)
-    fast = not config.scan_layers  # see decode.py; scanned (deep) models decode via forward()
-    cache = KVCache.create(config, shape.prompts,
-                           shape.prompt_length if fast else cache_length)
-    hidden, cache = forward(params, config, ids, positions, mask, cache=cache, return_hidden=True)
-    logits = lm_head(params, config, hidden[:, -1])  # [prompts, vocab]
+    weights = decode_params(params, config)
+    cache = KVCache.create(config, shape.prompts, shape.prompt_length,
+                           per_layer=not config.scan_layers)
+    hidden, cache = forward(weights, config, ids, positions, mask, cache=cache,
+                            return_hidden=True)
+    logits = lm_head(weights, config, hidden[:, -1])  # [prompts, vocab]
     prompt_lengths = jnp.sum(mask, axis=1).astype(jnp.int32)
     if n > 1:
-        cache = KVCache(k=jnp.repeat(cache.k, n, axis=1), v=jnp.repeat(cache.v, n, axis=1),
-                        valid=jnp.repeat(cache.valid, n, axis=0), index=cache.index)
+        cache = cache.repeat(n)
         logits = jnp.repeat(logits, n, axis=0)
         prompt_lengths = jnp.repeat(prompt_lengths, n, axis=0)
-    if fast:
-        layers = decode.split_layers(params, config)
-        head = decode.head_params(params, config)
-        cache = decode.from_prefill(cache, cache_length)
-    else:
-        cache = _constrain_cache(cache)
+    cache = cache.pad(cache_length)
     logits = constrain(logits, ("batch", "act_vocab"))
 
     base = jax.random.key(inputs.seed)
@@ -242,14 +234,9 @@ def _generate(params: Any, config: ModelConfig, shape: ProgramShape,
 
     def step(c: _Carry) -> _Carry:
         positions = prompt_lengths + c.step - 1  # of the token fed in, c.last
-        if fast:
-            slot = shape.prompt_length + c.step - 1
-            step_logits, cache = decode.decode_step(head, layers, config, c.last, positions,
-                                                    slot, c.cache)
-        else:
-            step_logits, cache = forward(params, config, c.last[:, None], positions[:, None],
-                                         jnp.ones((rows, 1), jnp.int32), cache=c.cache)
-            step_logits, cache = step_logits[:, 0], _constrain_cache(cache)
+        step_logits, cache = forward(weights, config, c.last[:, None], positions[:, None],
+                                     jnp.ones((rows, 1), jnp.int32), cache=c.cache)
+        step_logits = step_logits[:, 0]
         c = c._replace(cache=cache)
         return _record(c, *sample_step(step_logits, keys, c.step, inputs, shape), inputs)
 
