@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import pathlib
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,28 @@ def _find_tokenizer_config(directory: pathlib.Path) -> pathlib.Path | None:
         if (candidate / "tokenizer_config.json").exists():
             return candidate / "tokenizer_config.json"
     return None
+
+
+# Special tokens that end an assistant turn in chat templates (Llama 3: <|eot_id|> = 128009,
+# while its `eos_token` is <|end_of_text|>; Llama 3.1 tool calls: <|eom_id|>; Qwen2:
+# <|im_end|>). Chat generation must stop at them, not only at `eos_token_id`.
+END_OF_TURN_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end_of_turn|>")
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """The token ids that end a generation: the tokenizer's EOS (one or several) and every
+    end-of-turn special token of `END_OF_TURN_TOKENS` the vocabulary holds as a special token
+    (so chat generation from Llama 3 stops at <|eot_id|>)."""
+    ids: list[int] = []
+    eos = getattr(tokenizer, "eos_token_id", None)
+    for t in (eos if isinstance(eos, (list, tuple)) else (eos,)):
+        if t is not None and int(t) not in ids:
+            ids.append(int(t))
+    added = getattr(tokenizer, "get_added_vocab", lambda: {})()
+    for token in END_OF_TURN_TOKENS:
+        if token in added and int(added[token]) not in ids:
+            ids.append(int(added[token]))
+    return ids
 
 
 def load_tokenizer(path: str | os.PathLike, *, cache_dir: str | os.PathLike | None = None):

@@ -41,24 +41,28 @@ def completion_text(tokenizer: Any, token_ids: Sequence[int] | np.ndarray, finis
                     stop_index: int, sampling: SamplingParams) -> str:
     """The one rule that turns a sample's tokens into text (every consumer uses it, so the text
     that earns a reward in training is the text evaluation grades): decode without special
-    tokens; when a stop string ended the sample, cut the text at it, keeping the string when
-    `sampling.include_stop_str_in_output` (the last token may run past the string: the text
-    ends with the string either way). Without a tokenizer the text is empty."""
+    tokens; when a stop string ended the sample, cut the text at the earliest-ending stop
+    string, keeping it when `sampling.include_stop_str_in_output` (the last token may run past
+    the string: the text ends with the string either way). Without a tokenizer: empty."""
+    return decode_completion(tokenizer, token_ids, finish_code, stop_index, sampling)[0]
+
+
+def decode_completion(tokenizer: Any, token_ids: Sequence[int] | np.ndarray, finish_code: int,
+                      stop_index: int, sampling: SamplingParams) -> tuple[str, str | None]:
+    """(`completion_text`, the stop string it was cut at or None)."""
     if tokenizer is None:
-        return ""
+        return "", None
     text = tokenizer.decode([int(t) for t in token_ids], skip_special_tokens=True,
                             clean_up_tokenization_spaces=False)
-    if finish_code == FINISH_STOP_STRING and sampling.stop:
-        cut, matched = cut_at_stop(text, sampling.stop, sampling.include_stop_str_in_output)
-        if matched is not None:
-            return cut
-        # the decoded text differs from the token bytes (e.g. a tokenizer's cleanup): cut at
-        # the string the automaton matched, if it can be found at all
-        stop = sampling.stop[stop_index] if 0 <= stop_index < len(sampling.stop) else None
-        if stop is not None and stop in text:
-            at = text.index(stop)
-            return text[: at + len(stop)] if sampling.include_stop_str_in_output else text[:at]
-    return text
+    if finish_code != FINISH_STOP_STRING or not sampling.stop:
+        return text, None
+    cut, matched = cut_at_stop(text, sampling.stop, sampling.include_stop_str_in_output)
+    if matched is not None:
+        return cut, matched
+    # the decoded text differs from the token bytes (e.g. a tokenizer's cleanup): report the
+    # string the in-loop automaton matched and keep the text whole
+    stop = sampling.stop[stop_index] if 0 <= stop_index < len(sampling.stop) else None
+    return text, stop
 
 
 def _check_prompt_list(prompts: Any) -> None:
@@ -166,14 +170,16 @@ class Sampler:
         return self.tokenizer
 
     def _eos_ids(self) -> list[int]:
-        ids: list[int] = []
-        sources = (getattr(self.tokenizer, "eos_token_id", None), self.model.config.eos_token_id)
-        for source in sources:
-            if source is None:
-                continue
-            for t in (source if isinstance(source, (tuple, list)) else (source,)):
-                if int(t) not in ids:
-                    ids.append(int(t))
+        """Tokens that end a sample unless `ignore_eos`: the tokenizer's EOS and end-of-turn
+        tokens (`tokenizer.stop_token_ids`: Llama 3 chat turns end with <|eot_id|>) and the
+        model config's EOS."""
+        from jaxreason.tokenizer import stop_token_ids
+
+        ids = stop_token_ids(self.tokenizer) if self.tokenizer is not None else []
+        source = self.model.config.eos_token_id
+        for t in (source if isinstance(source, (tuple, list)) else (source,)):
+            if t is not None and int(t) not in ids:
+                ids.append(int(t))
         return ids
 
     # ----------------------------------------------------------------------------- generation
@@ -191,12 +197,10 @@ class Sampler:
             length = int(batch.lengths[r])
             token_ids = batch.tokens[r, :length].tolist()
             code = int(batch.finish_codes[r])
-            text = completion_text(self.tokenizer, token_ids, code, int(batch.stop_index[r]),
-                                   sampling)
-            stop_reason: str | int | None = None
-            if code == FINISH_STOP_STRING:
-                stop_reason = sampling.stop[int(batch.stop_index[r])]
-            elif code == FINISH_STOP_TOKEN:
+            text, stop_string = decode_completion(self.tokenizer, token_ids, code,
+                                                  int(batch.stop_index[r]), sampling)
+            stop_reason: str | int | None = stop_string
+            if code == FINISH_STOP_TOKEN:
                 stop_reason = token_ids[-1]
             p = int(batch.prompt_index[r])
             results.append(SampleResult(

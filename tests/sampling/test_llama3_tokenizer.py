@@ -64,3 +64,23 @@ def test_sampler_generates_from_chat_and_text_prompts_with_llama3_vocabulary(tok
         else:
             assert r.text == full and "\n\n" not in full
         assert np.all(np.asarray(r.raw_logprobs) <= 0) and r.length == len(r.logprobs)
+
+
+def test_chat_generation_stops_at_end_of_turn_without_being_told(tokenizer):
+    """Llama 3's `eos_token` is <|end_of_text|>, but an assistant turn ends with <|eot_id|>:
+    the sampler stops there by default (tokenizer.stop_token_ids)."""
+    from jaxreason.tokenizer import stop_token_ids
+
+    assert tokenizer.eos_token_id != EOT
+    assert EOT in stop_token_ids(tokenizer) and tokenizer.eos_token_id in stop_token_ids(tokenizer)
+    model = create_model(preset_config("llama-tiny", vocab_size=128256, hidden_size=32,
+                                       intermediate_size=64, num_heads=2, num_kv_heads=1,
+                                       tie_word_embeddings=False), seed=0)
+    bias = np.zeros(128256, np.float32)
+    bias[EOT] = 1e4  # the model always wants to end its turn
+    params = dict(model.params, lm_head=model.params["lm_head"] * 0 + bias[None, :])
+    sampler = Sampler(model, tokenizer)
+    sampler.update_params(params)
+    result = sampler.generate([MESSAGES], SamplingParams(temperature=0.0, max_new_tokens=8))[0]
+    assert result.token_ids == [EOT] and result.finish_reason == "stop"
+    assert result.stop_reason == EOT
