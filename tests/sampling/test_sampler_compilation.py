@@ -75,3 +75,32 @@ def test_inputs_beyond_buckets_or_vocabulary_are_clear_errors(sampler):
         sampler.generate(["hello"])
     with pytest.raises(ValueError, match="top_p must be in"):
         SamplingParams(top_p=0.0)
+
+
+def test_n_samples_per_prompt_prefill_each_prompt_once(monkeypatch):
+    """With n > 1 the prompt rows are prefilled once (the cache is repeated), not n times:
+    the forward calls traced into the program see `prompts` prefill rows and `prompts * n`
+    decode rows."""
+    import jax
+
+    from jaxreason.sampling import engine
+
+    calls = []
+    real_forward = engine.forward
+
+    def spy(params, config, input_ids, *args, **kwargs):
+        calls.append(tuple(input_ids.shape))
+        return real_forward(params, config, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "forward", spy)
+    monkeypatch.setattr("jaxreason.sampling.sampler._PROGRAM",
+                        jax.jit(engine.generate_program, static_argnums=(1, 2, 3)))
+    config = preset_config("llama-tiny", vocab_size=96)  # a shape no other test compiles
+    sampler = Sampler(create_model(config, seed=0), prompt_buckets=(8,),
+                      new_token_buckets=(16,), batch_buckets=(2,))
+    out = sampler.generate_ids([[1, 2, 3], [4, 5]], SamplingParams(n=5, max_new_tokens=16))
+    assert out.tokens.shape == (10, 16)
+    prefill = [c for c in calls if c[1] > 1]
+    decode = [c for c in calls if c[1] == 1]
+    assert prefill == [(2, 8)]  # 2 prompts, prompt bucket 8: once, not 10 rows
+    assert decode and all(c == (10, 1) for c in decode)
