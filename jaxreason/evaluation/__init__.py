@@ -1,8 +1,12 @@
 """Measuring reasoning: estimators over sampled completions (pass@k, maj@k, bootstrap
-confidence intervals). Pure NumPy; the sampling itself goes through `jaxreason.generation`."""
+confidence intervals) and test-time scaling (best-of-N, self-consistency). Pure NumPy; the sampling itself goes through `jaxreason.generation`."""
 
 from jaxreason.evaluation.estimators import (bootstrap_ci, majority_at_k, majority_vote,
                                              pass_at_k, pass_at_k_per_problem)
 
-__all__ = ["bootstrap_ci", "majority_at_k", "majority_vote", "pass_at_k",
+from jaxreason.evaluation.test_time import (best_of_n, extracted_answer, mean_logprob, oracle,
+                                            picked_correct, self_consistency)
+
+__all__ = ["best_of_n", "extracted_answer", "mean_logprob", "oracle", "picked_correct",
+           "self_consistency", "bootstrap_ci", "majority_at_k", "majority_vote", "pass_at_k",
            "pass_at_k_per_problem"]
