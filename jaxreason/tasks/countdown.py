@@ -12,6 +12,10 @@ and parenthesis depth, evaluated with exact `fractions.Fraction`. `2**10`, `1e9`
 `__import__('os')` are syntax errors, not computations. `tinyzero_compat=True` reproduces
 TinyZero's reward quirks (answer only on the last line, numbers read with `\\d+`, decimals
 allowed, a 1e-5 tolerance) while still refusing `**` and anything `eval` would run.
+
+`mode="paper"` is the cognitive-behaviors paper's reward exactly (the TinyZero scorer, case
+by case, see `countdown_paper`): use it to reproduce the paper's numbers; the strict default
+is the better training and evaluation signal.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from jaxreason.tasks import countdown_paper
 from jaxreason.tasks.base import ChatMessages, Record, RewardConfig, Task, Verdict, register
 from jaxreason.tasks.countdown_solver import solve
 
@@ -45,6 +50,7 @@ TINYZERO_SYSTEM_PROMPT = (
 _MAX_ANSWER_CHARS = 1000
 _MAX_NUMBER_DIGITS = 12
 _TOLERANCE = Fraction(1, 10**5)
+MODES = ("strict", "paper")
 
 
 class ExpressionError(ValueError):
@@ -205,6 +211,8 @@ class CountdownTask(Task):
       left side is judged).
     tinyzero_compat: TinyZero's reward rules: `<answer>` only on the final line, decimals
       allowed, numbers read with `\\d+`, unary minus allowed, |value - target| < 1e-5.
+    mode: "strict" (the checker above, with the options above) or "paper": the authors' own
+      scorer reproduced exactly (`countdown_paper`); the options above do not apply to it.
     max_tokens / max_depth: caps on the expression's size.
     """
 
@@ -214,12 +222,17 @@ class CountdownTask(Task):
     integer_intermediates: bool = False
     reject_wrong_rhs: bool = False
     tinyzero_compat: bool = False
+    mode: str = "strict"
     max_tokens: int = 64
     max_depth: int = 16
     system_prompt: str | None = None
 
     name = "countdown"
     required_fields = ("target", "nums")
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"countdown mode must be one of {MODES}, got {self.mode!r}")
 
     @property
     def rules(self) -> ExpressionRules:
@@ -248,6 +261,8 @@ class CountdownTask(Task):
         return str(int(record["target"]))
 
     def extract(self, completion: str) -> str | None:
+        if self.mode == "paper":
+            return countdown_paper.extract_answer(completion)
         text = completion.rstrip()
         if self.tinyzero_compat:
             text = text.rsplit("\n", 1)[-1]
@@ -267,6 +282,9 @@ class CountdownTask(Task):
         return thought + f"<answer> {solution.expression} </answer>"
 
     def _check(self, record: Record, completion: str) -> Verdict:
+        if self.mode == "paper":
+            answer, outcome = countdown_paper.score(completion, record["nums"], record["target"])
+            return Verdict(outcome == "reached_target", answer, outcome, answer is not None)
         answer = self.extract(completion)
         if answer is None:
             return Verdict(False, None, "no_answer", False)
