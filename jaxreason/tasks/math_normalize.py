@@ -35,16 +35,37 @@ _SQRT_CHAR = re.compile(r"\\sqrt([0-9a-zA-Z])")
 _INTEGER_RATIO = re.compile(r"(-?\d+)/(\d+)")
 _LEADING_POINT = re.compile(r"(?<![\d}])\.(\d)")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_LHS_THOUSANDS = re.compile(
+    r"((?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|\\[a-zA-Z]+)\s*=\s*)?(-?\d{1,3}(?:,\d{3})+(?:\.\d+)?)"
+)
 _CHOICE_LETTER = re.compile(r"\(([A-Za-z])\)")
+# "\\frac" with two backslashes (a doubly escaped source text) before a command name.
+_DOUBLED_BACKSLASH = re.compile(r"\\\\(?=[a-zA-Z])")
+# Thousands separators written for LaTeX: "10,\\!000", "10{,}000" (a space may follow).
+_THIN_SPACE_COMMA = re.compile(r"(?<=\d),\\!\s*(?=\d)")
+# A mixed number written with a space: "4 4/9", "-2 1/2".
+_MIXED_PLAIN = re.compile(r"(-?)(\d{1,20})\s+(\d{1,20})/(\d{1,20})")
+_MATRIX_ENV = re.compile(r"\\(begin|end)\{(?:pmatrix|bmatrix|Bmatrix|matrix|smallmatrix)\}")
+_ARRAY_MATRIX = re.compile(r"\[?\\begin\{array\}\{[lcr|]*\}(.*)\\end\{array\}\]?")
 _RELATIONS = (("\\leq", "\\le"), ("\\geq", "\\ge"), ("\\neq", "\\ne"), ("\\lt", "<"), ("\\gt", ">"))
 
 
 def normalize_answer(answer: str) -> str:
     """A canonical string for a MATH answer: equal strings mean equal answers."""
     text = answer.strip().replace("\n", " ").replace("\u2212", "-")
+    if "\\begin" not in text:  # inside environments "\\\\" is a row break
+        text = _DOUBLED_BACKSLASH.sub(r"\\", text)
+    text = _THIN_SPACE_COMMA.sub("{,}", text)
+    mixed = _MIXED_PLAIN.fullmatch(text.strip())
+    if mixed and int(mixed.group(3)) < int(mixed.group(4)):  # "4 4/9" is 4 + 4/9
+        text = f"{mixed.group(1)}{mixed.group(2)}\\frac{{{mixed.group(3)}}}{{{mixed.group(4)}}}"
     text = _SPACING_COMMANDS.sub(" ", text).replace("~", " ")
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     text = _LEFT_RIGHT.sub("", text)
+    array = _ARRAY_MATRIX.fullmatch(text.strip())
+    if array:  # \left[\begin{array}{cc}..\end{array}\right] is a matrix
+        text = "\\begin{matrix}" + array.group(1) + "\\end{matrix}"
+    text = _MATRIX_ENV.sub(lambda m: "\\" + m.group(1) + "{matrix}", text)
     text = _DEGREES.sub("", text)
     text = text.replace("\\$", "").replace("$", "")
     text = text.replace("\\%", "").replace("%", "")
@@ -59,8 +80,9 @@ def normalize_answer(answer: str) -> str:
     if units:  # "10 inches", "12 square units"
         text = units.group(1)
     text = text.strip().rstrip(".").strip()
-    if _THOUSANDS.fullmatch(text):  # before spaces go: "1, 234" is a list, "1,234" is not
-        text = text.replace(",", "")
+    thousands = _LHS_THOUSANDS.fullmatch(text)
+    if thousands:  # before spaces go: "1, 234" is a list, "1,234" / "x = 1,234" are numbers
+        text = (thousands.group(1) or "") + thousands.group(2).replace(",", "")
     text = text.replace(" ", "")
     for long, short in _RELATIONS:
         text = text.replace(long, short)
@@ -86,22 +108,56 @@ def normalize_answer(answer: str) -> str:
 
 
 _FRAC = re.compile(r"(-?)\\frac\{(-?[\d.]+)\}\{(-?[\d.]+)\}")
+# 4\frac{4}{9}: a mixed number (MATH writes them so) when the fraction is proper.
+_MIXED = re.compile(r"(-?)(\d{1,20})\\frac\{(\d{1,20})\}\{(\d{1,20})\}")
+# 3\times10^{8}, 3.0\cdot10^{-5}, 3e8, 10^{5}: scientific notation (exponent up to 400).
+_SCIENTIFIC = re.compile(r"(-?[\d.]+)(?:\\times|\\cdot|\*)10\^(?:\{(-?\d{1,3})\}|(-?\d))|(-?[\d.]+)[eE]([-+]?\d{1,3})")
+_POWER_OF_TEN = re.compile(r"(-?)10\^(?:\{(-?\d{1,3})\}|(\d))")
+
+
+def _scaled(mantissa: Fraction | None, exponent: str) -> Fraction | None:
+    if mantissa is None or abs(int(exponent)) > 400:
+        return None
+    return mantissa * Fraction(10) ** int(exponent)
 
 
 def parse_number(normalized: str) -> Fraction | None:
-    """The exact value of a normalized numeric answer (`-3`, `0.25`, `\\frac{1}{4}`), or None."""
-    value = parse_plain_number(normalized)
+    """The exact value of a normalized numeric answer, or None.
+
+    Plain numbers (`-3`, `0.25`; a comma is never a thousands separator here, normalization
+    removed real ones), `\\frac{1}{4}`, mixed numbers `2\\frac{1}{2}`, and scientific notation
+    `3\\times10^{8}`, `3e8`, `10^{-5}`.
+    """
+    value = parse_plain_number(normalized, thousands=False)
     if value is not None:
         return value
     match = _FRAC.fullmatch(normalized)
     if match:
-        numerator = parse_plain_number(match.group(2))
-        denominator = parse_plain_number(match.group(3))
+        numerator = parse_plain_number(match.group(2), thousands=False)
+        denominator = parse_plain_number(match.group(3), thousands=False)
         if numerator is None or denominator is None or denominator == 0:
             return None
         value = numerator / denominator
         return -value if match.group(1) else value
+    match = _MIXED.fullmatch(normalized)
+    if match and int(match.group(3)) < int(match.group(4)):
+        value = int(match.group(2)) + Fraction(int(match.group(3)), int(match.group(4)))
+        return -value if match.group(1) else value
+    match = _SCIENTIFIC.fullmatch(normalized)
+    if match:
+        if match.group(1) is not None:
+            return _scaled(parse_plain_number(match.group(1), thousands=False), match.group(2) or match.group(3))
+        return _scaled(parse_plain_number(match.group(4), thousands=False), match.group(5))
+    match = _POWER_OF_TEN.fullmatch(normalized)
+    if match:
+        value = _scaled(Fraction(1), match.group(2) or match.group(3))
+        return -value if value is not None and match.group(1) else value
     return None
+
+
+def is_decimal_form(text: str) -> bool:
+    """Written as a decimal or in scientific notation (numbers compared with a tolerance)."""
+    return "." in text or _SCIENTIFIC.fullmatch(text) is not None
 
 
 _OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}"}
@@ -115,9 +171,9 @@ def split_top_level(normalized: str) -> tuple[str, list[str], str]:
     """
     opener = closer = ""
     body = normalized
-    for candidate in ("\\{", "(", "["):
+    for candidate in ("\\{", "(", "[", "{"):
         if body.startswith(candidate):
-            for close in ("\\}", ")", "]"):
+            for close in (("}",) if candidate == "{" else ("\\}", ")", "]")):
                 if body.endswith(close) and len(body) >= len(candidate) + len(close):
                     opener, closer = candidate, close
                     body = body[len(candidate) : len(body) - len(close)]
@@ -146,34 +202,73 @@ def split_top_level(normalized: str) -> tuple[str, list[str], str]:
     return opener, elements, closer
 
 
-def _has_decimal_point(text: str) -> bool:
-    return "." in text
+Numeric = tuple[Fraction | None, Fraction | None]  # (relative, absolute) tolerance overrides
+EXACT: Numeric = (None, None)
 
 
-def numbers_equal(gold: Fraction, pred: Fraction, gold_text: str, pred_text: str) -> bool:
-    """Exact equality; a relative tolerance only when either side was written as a decimal."""
+def numbers_equal(gold: Fraction, pred: Fraction, gold_text: str, pred_text: str, numeric: Numeric = EXACT) -> bool:
+    """Exact equality; a relative tolerance only when either side was written as a decimal or
+    in scientific notation. `numeric` overrides: an absolute tolerance (OlympiadBench's
+    `error`) or a relative one for every number (Minerva)."""
     if gold == pred:
         return True
-    if _has_decimal_point(gold_text) or _has_decimal_point(pred_text):
+    relative, absolute = numeric
+    if absolute is not None:
+        return abs(gold - pred) <= absolute
+    if relative is not None:
+        return abs(gold - pred) <= relative * abs(gold)
+    if is_decimal_form(gold_text) or is_decimal_form(pred_text):
         return abs(gold - pred) <= DECIMAL_TOLERANCE * max(1, abs(gold))
     return False
 
 
-def _element_equal(gold: str, pred: str) -> bool | None:
+def _element_equal(gold: str, pred: str, numeric: Numeric = EXACT) -> bool | None:
     if gold == pred:
         return True
     gold_value, pred_value = parse_number(gold), parse_number(pred)
     if gold_value is not None and pred_value is not None:
-        return numbers_equal(gold_value, pred_value, gold, pred)
+        return numbers_equal(gold_value, pred_value, gold, pred, numeric)
     return None
 
 
-def cheap_equal(gold: str, pred: str) -> tuple[bool | None, str]:
+_EQUATION_ITEM = re.compile(r"([a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|\\[a-zA-Z]+)=(.+)")
+
+
+def _named(items: list[str]) -> dict[str, str] | None:
+    """`["k=45", "n=2"]` -> {"k": "45", "n": "2"}; None unless every item is `name=value`."""
+    named = {}
+    for item in items:
+        match = _EQUATION_ITEM.fullmatch(item)
+        if not match or "=" in match.group(2) or match.group(1) in named:
+            return None
+        named[match.group(1)] = match.group(2)
+    return named
+
+
+def _split_union(normalized: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    index = 0
+    while index < len(normalized):
+        char = normalized[index]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and normalized.startswith("\\cup", index):
+            parts.append(normalized[start:index])
+            start = index + 4
+        index += 1
+    parts.append(normalized[start:])
+    return parts
+
+
+def cheap_equal(gold: str, pred: str, numeric: Numeric = EXACT) -> tuple[bool | None, str]:
     """Decides equivalence of two raw answers without symbolic algebra.
 
     Returns (True, reason) or (False, reason) when decided, (None, "undecided") otherwise.
     Decisive negatives are only given when both sides are plain numbers (or same-length
-    tuples of numbers), so symbolic equivalences are never missed.
+    tuples / lists of numbers, or lists of numbers of different lengths), so symbolic
+    equivalences are never missed.
     """
     gold_norm, pred_norm = normalize_answer(gold), normalize_answer(pred)
     if not pred_norm:
@@ -182,16 +277,44 @@ def cheap_equal(gold: str, pred: str) -> tuple[bool | None, str]:
         return True, "exact_match"
     if gold_norm.lower() == pred_norm.lower() and gold_norm.isalpha() and len(gold_norm) > 1:
         return True, "exact_match"  # text answers such as "Sunday", "odd"
-    decided = _element_equal(gold_norm, pred_norm)
+    decided = _element_equal(gold_norm, pred_norm, numeric)
     if decided is not None:
         return decided, "numeric_match" if decided else "wrong_answer"
+    if "\\cup" in gold_norm and "\\cup" in pred_norm:  # unions of intervals, in any order
+        gold_parts, pred_parts = _split_union(gold_norm), _split_union(pred_norm)
+        if len(gold_parts) == len(pred_parts):
+            remaining = list(pred_parts)
+            for part in gold_parts:
+                match = next((p for p in remaining if cheap_equal(part, p, numeric)[0]), None)
+                if match is None:
+                    break
+                remaining.remove(match)
+            else:
+                return True, "union_match"
     gold_open, gold_items, gold_close = split_top_level(gold_norm)
     pred_open, pred_items, pred_close = split_top_level(pred_norm)
+    gold_named, pred_named = _named(gold_items), _named(pred_items)
+    if len(gold_items) > 1 and gold_named and not gold_open:
+        if pred_named is not None and not pred_open:  # "k=45,n=2" vs "n=2,k=45": by name
+            if set(gold_named) == set(pred_named):
+                verdicts = [_element_equal(v, pred_named[k], numeric) for k, v in gold_named.items()]
+                if all(verdicts):
+                    return True, "equations_match"
+                if False in verdicts and None not in verdicts:
+                    return False, "wrong_answer"
+        elif len(pred_items) == len(gold_items) and not pred_open:  # "45, 2": values in order
+            verdicts = [_element_equal(v, p, numeric) for v, p in zip(gold_named.values(), pred_items)]
+            if all(verdicts):
+                return True, "equations_match"
+    if len(gold_items) != len(pred_items) and not gold_open and not pred_open:
+        numbers = [parse_number(item) for item in gold_items + pred_items]
+        if None not in numbers:  # "32349" vs "32, 349": a number is not a list of two
+            return False, "wrong_answer"
     if len(gold_items) > 1 and len(gold_items) == len(pred_items):
         ordered = gold_open in ("(", "[") or pred_open in ("(", "[")
         if (gold_open, gold_close) == (pred_open, pred_close):
             if ordered:
-                verdicts = [_element_equal(g, p) for g, p in zip(gold_items, pred_items)]
+                verdicts = [_element_equal(g, p, numeric) for g, p in zip(gold_items, pred_items)]
                 if all(verdicts):
                     return True, "tuple_match"
                 if False in verdicts and all(v is not None for v in verdicts):
@@ -199,11 +322,53 @@ def cheap_equal(gold: str, pred: str) -> tuple[bool | None, str]:
             else:
                 remaining = list(pred_items)
                 for item in gold_items:
-                    match = next((p for p in remaining if _element_equal(item, p)), None)
+                    match = next((p for p in remaining if _element_equal(item, p, numeric)), None)
                     if match is None:
                         break
                     remaining.remove(match)
                 else:
                     return True, "set_match"
+                if not gold_open and all(parse_number(i) is not None for i in gold_items + pred_items):
+                    return False, "wrong_answer"  # two lists of numbers that differ
     return None, "undecided"
 
+
+# lm-eval's Minerva-math final-answer normalization (Lewkowycz et al. 2022, appendix D), as
+# lm-eval implements it: substitutions, then removed unit words and LaTeX leftovers, then the
+# content of the last $...$, \text{}, \textbf{}, \overline{}, \boxed{} and brace fixes.
+_MINERVA_SUBSTITUTIONS = (
+    ("an ", ""), ("a ", ""), (".$", "$"), ("\\$", ""), ("\\ ", ""), (" ", ""), ("mbox", "text"),
+    (",\\text{and}", ","), ("\\text{and}", ","), ("\\text{m}", "\\text{}"),
+)
+_MINERVA_REMOVED = (
+    "square", "ways", "integers", "dollars", "mph", "inches", "ft", "hours", "km", "units",
+    "\\ldots", "sue", "points", "feet", "minutes", "digits", "cents", "degrees", "cm", "gm",
+    "pounds", "meters", "meals", "edges", "students", "childrentickets", "multiples",
+    "\\text{s}", "\\text{.}", "\\text{\ns}", "\\text{}^2", "\\text{}^3", "\\text{\n}",
+    "\\text{}", "\\mathrm{th}", "^\\circ", "^{\\circ}", "\\;", ",\\!", "{,}", '"', "\\dots",
+)
+_MINERVA_PATTERNS = (
+    (re.compile(r"(.*?)(\$)(.*?)(\$)(.*)"), "$\\3$"),
+    (re.compile(r"(\\text\{)(.*?)(\})"), "\\2"),
+    (re.compile(r"(\\textbf\{)(.*?)(\})"), "\\2"),
+    (re.compile(r"(\\overline\{)(.*?)(\})"), "\\2"),
+    (re.compile(r"(\\boxed\{)(.*)(\})"), "\\2"),
+    (re.compile(r"(frac)([^{])(.)"), "frac{\\2}{\\3}"),
+    (re.compile(r"(sqrt)([^{])"), "sqrt{\\2}"),
+)
+
+
+def minerva_normalize(answer: str) -> str:
+    """lm-eval's `normalize_final_answer` for Minerva math (answers are at most a few hundred
+    characters here; every pattern is applied once)."""
+    text = answer.split("=")[-1]
+    for before, after in _MINERVA_SUBSTITUTIONS:
+        text = text.replace(before, after)
+    for removed in _MINERVA_REMOVED:
+        text = text.replace(removed, "")
+    for pattern, replacement in _MINERVA_PATTERNS:
+        text = pattern.sub(replacement, text)
+    text = text.replace("$", "")
+    if text.replace(",", "").isdigit():
+        text = text.replace(",", "")
+    return text

@@ -52,3 +52,28 @@ def symbolic_equal(gold: str, pred: str, timeout_s: float) -> tuple[bool, str]:
             return False, "symbolic_timeout"
         return False, f"symbolic_failed: {result.reason}"[:200]
     return bool(result), "symbolic_match" if result else "wrong_answer"
+
+
+def _pairs_equal_here(pairs: list[tuple[str, str]], timeout_s: float) -> list[bool]:
+    results = []
+    for gold, pred in pairs:
+        try:
+            results.append(bool(math_verify_equal(gold, pred, timeout_s)))
+        except Exception:  # math-verify raises on some malformed input
+            results.append(False)
+    return results
+
+
+def symbolic_pairs(pairs: list[tuple[str, str]], timeout_s: float) -> tuple[list[bool] | None, str]:
+    """math-verify on several (gold, pred) item pairs in one worker call (multi-part answers).
+
+    Returns (verdicts, "") or (None, reason) when the worker timed out or failed; the deadline
+    is `timeout_s` per pair, at most four pairs' worth.
+    """
+    if grading_pool.in_worker():
+        return _pairs_equal_here(pairs, timeout_s), ""
+    deadline = timeout_s * min(len(pairs), 4)
+    result = grading_pool.run_with_timeout(_pairs_equal_here, (pairs, timeout_s), deadline)
+    if isinstance(result, grading_pool.JobFailure):
+        return None, "symbolic_timeout" if result.reason == "timeout" else f"symbolic_failed: {result.reason}"[:200]
+    return list(result), ""

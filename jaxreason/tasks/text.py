@@ -75,14 +75,14 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
-def parse_plain_number(text: str) -> Fraction | None:
+def parse_plain_number(text: str, *, thousands: bool = True) -> Fraction | None:
     """`"-12"`, `"3.50"`, `".5"`, `"1,234.5"` -> exact `Fraction`; anything else -> None.
 
     No exponents (`1e9`), no unbounded digit strings: a parse is O(len(text)) and the result
-    has at most `MAX_NUMBER_DIGITS` digits.
+    has at most `MAX_NUMBER_DIGITS` digits. thousands=False: a comma is never a separator.
     """
     text = text.strip()
-    if _THOUSANDS.fullmatch(text):
+    if thousands and _THOUSANDS.fullmatch(text):
         text = text.replace(",", "")
     if not _PLAIN_NUMBER.fullmatch(text):
         return None
@@ -111,3 +111,56 @@ def clean_number_text(text: str) -> str:
 def format_fraction(value: Fraction) -> str:
     """`Fraction(18)` -> `"18"`, `Fraction(1, 2)` -> `"1/2"` (a canonical answer string)."""
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def boxes(text: str) -> list[tuple[int, int, str]] | None:
+    """Every outermost `\\boxed{...}` / `\\fbox{...}` / `\\boxed 5` as (start, end, content).
+
+    One left-to-right pass with a stack, so the work is linear even for `\\boxed{` repeated
+    100,000 times. Boxes nested inside another box are part of the outer box's content. None if
+    the last box never closes (a truncated completion: its final answer is malformed); [] if
+    there is no box.
+    """
+    found: list[tuple[int, int, str]] = []
+    open_boxes: list[tuple[int, int, int]] = []  # (start, content start, depth at its "{")
+    depth = 0
+    index, end = 0, len(text)
+    last_start = -1
+    while index < end:
+        char = text[index]
+        if char == "\\":
+            command = next((c for c in _BOX_COMMANDS if text.startswith(c, index)), None)
+            if command is None or text[index + len(command) : index + len(command) + 1].isalpha():
+                if any(text.startswith(c, index + 1) for c in _BOX_COMMANDS):
+                    index += 1  # "\\boxed" (a doubly escaped source text): the box still counts
+                else:
+                    index += 2  # an escaped character or another command: never a brace
+                continue
+            start = index
+            last_start = start
+            index += len(command)
+            brace = index
+            while brace < end and text[brace] == " ":
+                brace += 1
+            if brace < end and text[brace] == "{":
+                open_boxes.append((start, brace + 1, depth))
+                depth += 1
+                index = brace + 1
+            elif index < end and text[index] == " ":
+                match = re.match(r" +([^\s$]+)", text[index : index + 256])
+                if match and not open_boxes:
+                    found.append((start, index + match.end(), match.group(1)))
+                index += match.end() if match else 1
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if open_boxes and open_boxes[-1][2] == depth:
+                start, content_start, _ = open_boxes.pop()
+                if not open_boxes:
+                    found.append((start, index + 1, text[content_start:index]))
+        index += 1
+    if last_start >= 0 and not any(start <= last_start < stop for start, stop, _ in found):
+        return None  # the last box (or a box inside it) never closed
+    return found
