@@ -1,5 +1,5 @@
-"""ASTRO stage 5: GRPO from the ASTRO-SFT checkpoint of Llama-3.1-70B-Instruct (ALGORITHMS.md
-section 1.3), on a TPU pod or a multi-host GPU cluster.
+"""ASTRO stage 5: GRPO from the ASTRO-SFT checkpoint of Llama-3.1-70B-Instruct (ASTRO,
+arXiv:2507.00417; docs/recipes.md), on a TPU pod or a multi-host GPU cluster.
 
 Paper settings: reward +1 / -1 on the final \\boxed{} answer, group size 4, no KL term,
 group-normalized advantages, token-level mean (PROJECT DEFAULTs where the paper is silent: clip

@@ -1,6 +1,6 @@
 """RLVR baseline: GRPO on MATH train from Qwen2.5-7B-Instruct with a verifiable 1/0 reward
-(DeepSeekMath settings from ALGORITHMS.md 5.4 with DAPO's token-level mean and clip-higher),
-on one 8-GPU host or a small TPU slice.
+(DeepSeekMath's GRPO with DAPO's token-level mean and clip-higher: docs/methods.md, section
+"GRPO, DAPO and Dr. GRPO"), on one 8-GPU host or a small TPU slice.
 
     python launch/train.py --config=configs/rlvr_qwen25_7b_math.py --workdir=/runs/rlvr \\
         --config.model.path=/models/Qwen2.5-7B-Instruct --config.data.train=/data/math/train.jsonl

@@ -2,11 +2,11 @@
 
 Labels are normalized to letters (a few ARC items use `1`-`4`; they are shown and graded as
 `A`-`D`, and a completion must answer with the letter). The answer is taken, by priority
-(ALGORITHMS.md 6.5), from "Final answer: (X)", "answer is (X)", `\\boxed{X}`, "Answer: X", a
+(docs/grading.md), from "Final answer: (X)", "answer is (X)", `\\boxed{X}`, "Answer: X", a
 choice's text written out in full after "answer is" or as the last line (case-insensitive
-exact match, unique), and finally a standalone label in the last line. (6.5 puts the label in
-the last line before choice texts; a choice text such as "H, C, I" holds a letter, so the more
-specific match goes first.)
+exact match, unique), and finally a standalone label in the last line. (A plain ranking puts
+the label in the last line before choice texts; a choice text such as "H, C, I" holds a
+letter, so the more specific match goes first.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Countdown (TinyZero / cognitive behaviors): reach a target with + - * / using each number once.
 
 The answer is the expression in the last `<answer>...</answer>`. It is checked by a small
-grammar (ALGORITHMS.md 6.4), never by `eval`:
+grammar (docs/grading.md), never by `eval`:
 
     expr   := term (('+' | '-') term)*
     term   := factor (('*' | '/') factor)*

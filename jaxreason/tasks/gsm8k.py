@@ -3,8 +3,8 @@
 The gold answer is the number after the last `####` of the dataset's `answer` field. A
 completion's answer is the number after the last explicit marker, "Final answer: X" (the
 Iterative RPO format), "#### X" or "The answer is X"; else the number in the last `\\boxed{X}`;
-else, in lenient mode, the last number in the text. (ALGORITHMS.md 6.3 ranks the markers by
-kind; the last one is used instead because one GSM8K gold solution says "the final answer is
+else, in lenient mode, the last number in the text. (Ranking the markers by kind would be the
+obvious rule; the last one is used instead because one GSM8K gold solution says "the final answer is
 15 gallons * 8 pints / gallon = 120 pints" before "#### 120".)
 
 Numbers compare exactly as `Fraction`s after removing `$`, commas and `%`, so `18`, `18.00`,
