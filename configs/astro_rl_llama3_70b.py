@@ -2,8 +2,8 @@
 arXiv:2507.00417; docs/recipes.md), on a TPU pod or a multi-host GPU cluster.
 
 Paper settings: reward +1 / -1 on the final \\boxed{} answer, group size 4, no KL term,
-group-normalized advantages, token-level mean (PROJECT DEFAULTs where the paper is silent: clip
-0.2, the learning rate). Prompts are the ~8.7K "moderately hard" problems (pass rate of the SFT
+group-normalized advantages, token-level mean (our defaults where the paper is silent: clip 0.2,
+the learning rate). Prompts are the ~8.7K "moderately hard" problems (pass rate of the SFT
 model strictly between 0 and 1 over 8 samples) as a jsonl with MATH fields.
 
     python launch/train.py --config=configs/astro_rl_llama3_70b.py --workdir=gs://.../astro_rl \\
