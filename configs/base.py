@@ -132,6 +132,9 @@ def get_config() -> ConfigDict:
     c.sample.grading_workers = placeholder(int)  # grading processes (0: in this process)
     c.sample.grading_timeout_s = 10.0  # per-completion grading time limit
 
+    c.suite = ConfigDict()  # trainer "evaluate" (launch/eval.py): benchmarks, see configs/eval/
+    c.suite.benchmarks = ""  # comma-separated benchmark names; each has a suite.<name> section
+
     c.pipeline = ConfigDict()  # trainer "pipeline": stages run in order (docs/pipelines.md)
     c.pipeline.stages = "sft,grpo"  # stages in order; "(a,b)x3" repeats a group 3 times
     c.pipeline.inherit_model = True  # start from the latest model exported by an earlier stage

@@ -21,6 +21,7 @@ TRAINERS.register("grpo", "jaxreason.train.run:grpo")
 TRAINERS.register("pipeline", "jaxreason.train.pipeline:train")
 TRAINERS.register("records", "jaxreason.train.data_stages:records")  # data stages
 TRAINERS.register("sample", "jaxreason.train.data_stages:sample")
+TRAINERS.register("evaluate", "jaxreason.train.eval_suite:evaluate")  # a benchmark suite
 
 
 def register_trainer(name: str, target: str | Trainer) -> None:
