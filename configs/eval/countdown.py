@@ -6,6 +6,7 @@ from configs.eval.common import benchmark_section, suite_config
 
 
 def get_config():
-    c = suite_config({"countdown_test": benchmark_section()})
+    # the default job's prompt (chat) and budget
+    c = suite_config({"countdown_test": benchmark_section(chat=True, max_new_tokens=64)})
     c.eval.grading_workers = 0  # Countdown grading is linear-time: grade in this process
     return c
