@@ -396,4 +396,112 @@ MATH = [
     ),
 ]
 
-TRACES = COUNTDOWN + MATH
+# Held out: written and labelled after the classifier was frozen (commit 8003a0a), before it
+# was run on them; no rule was changed for them. docs/behaviors.md reports them separately.
+HELD_OUT_COUNTDOWN = [
+    _t(
+        "h_cd_thats_it",
+        "countdown",
+        " First, I'll try 75 - 29 = 46, then 46 - 3 = 43. That's it! So the answer is 75 - 29 - 3. "
+        "</think>\n<answer> 75 - 29 - 3 </answer>",
+        v=1,
+    ),
+    _t(
+        "h_cd_unused_numbers",
+        "countdown",
+        " I want to reach 26. 8 * 4 = 32, which is 6 more than 26, and we have a 6, so 32 - 6 = 26. "
+        "But the 2 is still unused. Let's think again. 6 * 4 = 24, 24 + 2 = 26, but now 8 is unused. "
+        "What if we make 1 out of 8 and... no. 8 / 2 = 4, 4 * 6 = 24, 24 + 4 = 28, too big, and 4 "
+        "was already used. </think>\n<answer> 6 * 4 + 2 </answer>",
+        v=4, b=2, s=1,
+    ),
+    _t(
+        "h_cd_work_backwards_verified",
+        "countdown",
+        " Let's work backwards from 18. 18 = 2 * 9, and 9 = 3 + 6. The numbers are 2, 3, 6. "
+        "So 2 * (3 + 6) = 18. Verification: 3 + 6 = 9, 9 * 2 = 18. Correct! "
+        "</think><answer>2 * (3 + 6)</answer>",
+        v=1, bc=1,
+    ),
+    _t(
+        "h_cd_back_to_basics",
+        "countdown",
+        " Going back to basics: 9 + 5 = 14 and 14 * 2 = 28. </think>\n<answer> (9 + 5) * 2 </answer>",
+    ),
+    _t(
+        "h_cd_every_path_75",
+        "countdown",
+        " 47 + 39 = 86, 86 - 11 = 75. Not quite 72. 47 - 11 = 36, 36 + 39 = 75 again. Hmm, "
+        "39 - 11 = 28, 47 + 28 = 75. Every path gives 75! Since 75 - 72 = 3, we need to lose 3 "
+        "somewhere. Maybe 47 + 39 - 11 is off because we need 14 instead of 11. "
+        "</think>\n<answer> 47 + 39 - 11 </answer>",
+        v=2, b=2, s=1,
+    ),
+    _t(
+        "h_cd_two_backward_plans",
+        "countdown",
+        " Target 63 from 7, 2, 5, 4. 63 = 7 * 9, so let's first get 9 from 2, 5 and 4. 5 + 4 = 9, "
+        "but then the 2 is left. 5 * 2 - 4 = 6, no. 4 * 2 + 5 = 13, not 9 either. This is not "
+        "working; let's try 63 = 70 - 7 instead. 70 needs 7 * 10 and 10 = 5 * 2, but then the 4 is "
+        "left and the 7 is used twice. </think>\n<answer> 7 * (5 + 4) </answer>",
+        v=4, b=3, s=1, bc=2,
+    ),
+]
+
+HELD_OUT_MATH = [
+    _t(
+        "h_m_double_check_small_case",
+        "math",
+        "We need to compute $\\sum_{k=1}^{10} k^2$. Using the formula $\\frac{n(n+1)(2n+1)}{6}$ with "
+        "$n = 10$ gives $\\frac{10 \\cdot 11 \\cdot 21}{6} = 385$. To double-check, the first few terms "
+        "are 1, 4, 9, 16, which add to 30, and the formula with $n = 4$ gives "
+        "$\\frac{4 \\cdot 5 \\cdot 9}{6} = 30$. Good. $\\boxed{385}$",
+        v=1,
+    ),
+    _t(
+        "h_m_misread",
+        "math",
+        "Let $x$ be the smaller number. Then $x + (x + 6) = 40$, so $x = 17$. Hmm, wait. The problem "
+        "says the larger is 6 times the smaller, not 6 more. I misread it. So $x + 6x = 40$, which "
+        "gives $x = 40/7$. That doesn't look like a nice number, but the problem does not require an "
+        "integer. $\\boxed{\\frac{40}{7}}$",
+        v=2, b=1,
+    ),
+    _t(
+        "h_m_enough_to_show",
+        "math",
+        "To prove that $n^3 - n$ is divisible by 6, it is enough to show it is divisible by 2 and by "
+        "3. Write $n^3 - n = (n-1)n(n+1)$, a product of three consecutive integers. Among them one is "
+        "even and one is a multiple of 3. Hence $6 \\mid n^3 - n$.",
+        s=2, bc=1,
+    ),
+    _t(
+        "h_m_astro_positive_then_back",
+        "math",
+        "First, we compute $f(2) = 2^2 + 1 = 5$.\n\nBut wait, are we solving the problem correctly so "
+        "far? Hmm... Our solution seems to be correct so far.\n\nNext, we compute $f(f(2)) = f(5) = "
+        "26$.\n\nBut wait, are we solving the problem correctly so far? Hmm... I'm not sure if we're "
+        "solving the problem correctly so far. Let's go back to where we computed $f(2)$.\n\nThe "
+        "function is $f(x) = x^2 - 1$, so $f(2) = 3$ and $f(f(2)) = f(3) = 8$.\n\n$\\boxed{8}$",
+        v=2, b=1, s=1,
+    ),
+    _t(
+        "h_m_back_check_first_negative",
+        "math",
+        "A store gives money back on returns. Sam bought 3 shirts at $\\$12$ and returned the first "
+        "one, getting $\\$12$ back. He paid by check. He spent $36 - 12 = 24$ dollars. $\\boxed{24}$",
+    ),
+    _t(
+        "h_m_wait_no_recalculate",
+        "math",
+        "The average of 4, 8 and 15 is $(4 + 8 + 15)/3 = 27/3 = 8$. Wait, no: $27/3 = 9$. Let me "
+        "recalculate the rest with 9. The deviations are $-5, -1, 6$, and their squares sum to "
+        "$25 + 1 + 36 = 62$. So the variance is $62/3$. Let me verify the sum of deviations: "
+        "$-5 - 1 + 6 = 0$, as it should be. $\\boxed{\\frac{62}{3}}$",
+        v=2, b=1,
+    ),
+]
+
+DEVELOPMENT = COUNTDOWN + MATH
+HELD_OUT = HELD_OUT_COUNTDOWN + HELD_OUT_MATH
+TRACES = DEVELOPMENT + HELD_OUT
