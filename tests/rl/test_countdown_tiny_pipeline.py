@@ -1,6 +1,7 @@
 """The default job (`configs/countdown_tiny.py`): SFT from scratch on solver-written Countdown
 solutions, then GRPO from its export. Checks the SFT stage learns (loss falls, held-out
-instances solved) and that GRPO raises its training reward and does not lose held-out accuracy.
+instances solved as the README reports) and that GRPO changes the weights, raises its training
+reward and reaches the README's held-out accuracy.
 About 15 minutes on a 2-core CPU: marked slow (CI runs it)."""
 
 import json
@@ -30,11 +31,20 @@ def test_countdown_tiny_sft_then_grpo(tmp_path):
     assert last < first / 4, (first, last)
     sft_eval = records(tmp_path / "sft" / "metrics.jsonl", "eval")[-1]
     assert sft_eval["num_examples"] == 200 and sft_eval["answer_rate"] > 0.9
-    assert sft_eval["accuracy"] >= 0.05  # solves a measurable share of unseen instances
+    # README: 0.195 after SFT, 0.23 after GRPO, on 200 held-out instances (one binomial
+    # standard deviation is ~0.03 there): the claims with a margin of about two of them.
+    assert sft_eval["accuracy"] >= 0.14, sft_eval
 
     grpo_train = records(tmp_path / "grpo" / "metrics.jsonl", "train")
     rewards = np.array([r["reward_mean"] for r in grpo_train])
     assert rewards[-20:].mean() > rewards[:20].mean()  # RL raises the sampled reward
     grpo_evals = records(tmp_path / "grpo" / "metrics.jsonl", "eval")
     assert grpo_evals[0]["step"] == 0 and grpo_evals[0]["accuracy"] == sft_eval["accuracy"]
+    assert grpo_evals[-1]["accuracy"] >= 0.18, grpo_evals[-1]
     assert grpo_evals[-1]["accuracy"] >= sft_eval["accuracy"]
+    # GRPO really trained: its export is not the SFT export it started from.
+    sft_params = runs.exported_params(tmp_path / "sft")
+    grpo_params = runs.exported_params(tmp_path / "grpo")
+    assert sorted(sft_params) == sorted(grpo_params)
+    moved = max(float(np.abs(grpo_params[k] - sft_params[k]).max()) for k in sft_params)
+    assert moved > 1e-4, moved

@@ -60,6 +60,7 @@ def test_sigkill_mid_run_resumes_with_same_data_rng_and_parameters(tmp_path, toy
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = [e for e in runs.events(killed) if e["event"] == "resumed"]
     assert resumed and 0 < resumed[-1]["step"] < 30
+    runs.assert_resumed_without_repeating(killed, 30)
 
     runs.assert_same_params(runs.exported_params(killed), runs.exported_params(reference),
                             atol=1e-6)

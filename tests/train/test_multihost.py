@@ -3,6 +3,7 @@ shard of the data, train to the same parameters as one process with the whole ba
 
 import subprocess
 
+import pytest
 
 import train_runs as runs
 
@@ -43,6 +44,13 @@ def test_two_processes_end_with_the_single_process_parameters(tmp_path):
         assert process.returncode == 0, err[-4000:]
 
     runs.assert_same_params(runs.exported_params(multi), runs.exported_params(single), atol=2e-6)
+    # Parameters after Adam are ~ lr * sign(g) and blind to the gradient's scale: the logged
+    # loss and gradient norm of every step must agree too.
+    multi_metrics, single_metrics = runs.train_metrics(multi), runs.train_metrics(single)
+    assert sorted(multi_metrics) == sorted(single_metrics) == list(range(1, 7))
+    for step, expected in single_metrics.items():
+        for key in ("loss", "grad_norm", "loss_tokens"):
+            assert multi_metrics[step][key] == pytest.approx(expected[key], rel=1e-5), (step, key)
     # Each process read its own half of every global batch; together they read the same
     # examples per step as the single process.
     order = runs.data_order(single)

@@ -58,6 +58,7 @@ def test_sigkill_then_restart_ends_with_the_uninterrupted_parameters(tmp_path, d
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = [e for e in runs.events(tmp_path) if e["event"] == "resumed"]
     assert resumed and 0 < resumed[-1]["step"] < 40
+    runs.assert_resumed_without_repeating(tmp_path, 40)
     _check_same_as_reference(tmp_path, reference)
 
 
@@ -77,4 +78,5 @@ def test_sigterm_saves_exits_cleanly_and_resumes_exactly(tmp_path, data, referen
     assert result.returncode == 0, result.stderr[-3000:]
     resumed = [e for e in runs.events(tmp_path) if e["event"] == "resumed"]
     assert resumed[-1]["step"] == step
+    runs.assert_resumed_without_repeating(tmp_path, 40)
     _check_same_as_reference(tmp_path, reference)

@@ -11,7 +11,7 @@ from jaxreason import losses, parallel
 from jaxreason.model import preset_config
 from jaxreason.train import state as train_state
 from jaxreason.train.optim import learning_rate_schedule, make_optimizer
-from jaxreason.train.step import make_train_step
+from jaxreason.train.step import accumulate_gradients, make_train_step
 
 CONFIG = preset_config("llama-tiny", vocab_size=256)
 
@@ -48,6 +48,33 @@ def _one_step(mesh, batch, num_microbatches=1, averaging="token"):
             {k: float(v) for k, v in metrics.items()}, state)
 
 
+def _gradients(mesh, batch, num_microbatches=1, averaging="token"):
+    """(gradient of the global mean loss, loss) at the initial parameters, as the step
+    computes them: sums over micro-batches divided by the global normaliser."""
+    optimizer, _ = make_optimizer(_Optim, total_steps=10)
+    state = train_state.init_state(CONFIG, optimizer, mesh, seed=3)
+    shardings = train_state.state_shardings(CONFIG, optimizer, mesh)
+    loss = functools.partial(losses.sft_loss, config=CONFIG, averaging=averaging, chunk_size=8)
+
+    def grads(params, batch):
+        out, g = accumulate_gradients(lambda p, b: loss(p, batch=b), params, batch,
+                                      num_microbatches, shardings.params)
+        return jax.tree.map(lambda x: x / out.weight, g), out.total / out.weight
+
+    with jax.set_mesh(mesh), parallel.logical_rules(parallel.DEFAULT_RULES):
+        g, value = jax.jit(grads)(state.params, parallel.host_local_to_global(batch, mesh))
+    return jax.tree.map(np.asarray, parallel.to_host(g)), float(value)
+
+
+def _assert_gradients_equal(a, b):
+    """Leaf by leaf within 1e-4 of the leaf's scale: a gradient off by any constant factor
+    (a wrong normaliser) or missing a micro-batch fails."""
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        scale = np.abs(y).max()
+        assert scale > 0
+        np.testing.assert_allclose(x, y, atol=1e-4 * scale, rtol=0)
+
+
 def _assert_trees_close(a, b, atol):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(x, y, atol=atol, rtol=0)
@@ -77,7 +104,14 @@ def test_gradient_accumulation_4x_equals_one_big_batch(single_device):
     ref_params, _, ref_metrics, _ = single_device
     assert abs(metrics["loss"] - ref_metrics["loss"]) < 1e-5
     assert metrics["loss_tokens"] == ref_metrics["loss_tokens"]
+    # Parameters after one Adam step are ~ lr * sign(g): blind to the gradient's scale. The
+    # gradient norm and the gradients themselves are not.
+    assert metrics["grad_norm"] == pytest.approx(ref_metrics["grad_norm"], rel=1e-5)
     _assert_trees_close(params, ref_params, 1e-5)
+    whole, whole_loss = _gradients(parallel.make_mesh(devices=jax.devices()[:1]), _batch())
+    accumulated, accumulated_loss = _gradients(mesh, _batch(), num_microbatches=4)
+    assert accumulated_loss == pytest.approx(whole_loss, rel=1e-6)
+    _assert_gradients_equal(accumulated, whole)
 
 
 def test_sequence_averaging_is_also_exact_under_accumulation():
@@ -86,6 +120,10 @@ def test_sequence_averaging_is_also_exact_under_accumulation():
     _, _, one, _ = _one_step(mesh, batch, averaging="sequence")
     _, _, four, _ = _one_step(mesh, batch, num_microbatches=4, averaging="sequence")
     assert abs(one["loss"] - four["loss"]) < 1e-6
+    assert four["grad_norm"] == pytest.approx(one["grad_norm"], rel=1e-5)
+    whole, _ = _gradients(mesh, batch, averaging="sequence")
+    accumulated, _ = _gradients(mesh, batch, num_microbatches=4, averaging="sequence")
+    _assert_gradients_equal(accumulated, whole)
 
 
 def test_step_updates_parameters_and_counts_steps(single_device):

@@ -109,6 +109,19 @@ def data_order(workdir: pathlib.Path, process: int = 0) -> dict[int, list[int]]:
     return out
 
 
+def train_metrics(workdir: pathlib.Path) -> dict[int, dict]:
+    """The last train record of each step in metrics.jsonl."""
+    out: dict[int, dict] = {}
+    for line in (workdir / "metrics.jsonl").read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("kind") == "train":
+            out[int(record["step"])] = record
+    return out
+
+
 def events(workdir: pathlib.Path) -> list[dict]:
     out = []
     for line in (workdir / "metrics.jsonl").read_text().splitlines():
@@ -119,6 +132,29 @@ def events(workdir: pathlib.Path) -> list[dict]:
         if record.get("kind") == "event":
             out.append(record)
     return out
+
+
+def steps_after_last_resume(workdir: pathlib.Path) -> tuple[int, list[int]]:
+    """(checkpoint step of the last "resumed" event, train steps logged after it): what the
+    resumed run executed, to check it did not run the steps before its checkpoint again."""
+    resumed_at, steps = None, []
+    for line in (workdir / "metrics.jsonl").read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("kind") == "event" and record.get("event") == "resumed":
+            resumed_at, steps = int(record["step"]), []
+        elif record.get("kind") == "train" and resumed_at is not None:
+            steps.append(int(record["step"]))
+    assert resumed_at is not None, "no resumed event in metrics.jsonl"
+    return resumed_at, steps
+
+
+def assert_resumed_without_repeating(workdir: pathlib.Path, last_step: int) -> None:
+    """The resumed run executed exactly the steps after its checkpoint, each once."""
+    resumed_at, steps = steps_after_last_resume(workdir)
+    assert steps == list(range(resumed_at + 1, last_step + 1)), (resumed_at, steps)
 
 
 def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
