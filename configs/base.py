@@ -135,6 +135,24 @@ def get_config() -> ConfigDict:
     c.suite = ConfigDict()  # trainer "evaluate" (launch/eval.py): benchmarks, see configs/eval/
     c.suite.benchmarks = ""  # comma-separated benchmark names; each has a suite.<name> section
 
+    c.dpo = ConfigDict()  # preference training (trainer "dpo", jaxreason/algorithms/dpo.py)
+    c.dpo.loss = "dpo"  # pair objective: dpo | dpo_nll (Iterative RPO) | ipo | orpo
+    c.dpo.beta = 0.1  # DPO temperature beta (IPO: its tau)
+    c.dpo.alpha = 1.0  # dpo_nll: weight of the chosen response's per-token NLL
+    c.dpo.label_smoothing = 0.0  # dpo / dpo_nll: conservative-DPO label noise (0: plain DPO)
+    c.dpo.nll_on_prompt = False  # dpo_nll: divide the NLL by prompt + response tokens (RPO v1)
+    c.dpo.orpo_lambda = 0.1  # orpo: weight of the odds-ratio term
+    c.dpo.chosen_field = "chosen"  # pair record field of the preferred response
+    c.dpo.rejected_field = "rejected"  # pair record field of the other response
+    c.dpo.max_prompt_tokens = 0  # prompt budget; a longer prompt is an error (0: none)
+    c.dpo.skip_invalid_pairs = False  # drop and count invalid pairs instead of failing
+
+    c.pairs = ConfigDict()  # data stage "pairs": Iterative RPO preference pairs
+    c.pairs.n = 8  # samples per prompt (N); other sampling settings come from `sample`
+    c.pairs.k = 4  # at most K (winner, loser) pairs per prompt, drawn without replacement
+    c.pairs.temperatures = "1.0"  # temperature per iteration, comma-separated (last repeats)
+    c.pairs.require_format = True  # a winner needs a well-formed answer (unparseable: loser)
+
     c.pipeline = ConfigDict()  # trainer "pipeline": stages run in order (docs/pipelines.md)
     c.pipeline.stages = "sft,grpo"  # stages in order; "(a,b)x3" repeats a group 3 times
     c.pipeline.inherit_model = True  # start from the latest model exported by an earlier stage
@@ -142,6 +160,8 @@ def get_config() -> ConfigDict:
     c.stages = ConfigDict()  # per stage: stages.<name>.<section>.<key>, stages.<name>.trainer
     c.stages.sft = ConfigDict()
     c.stages.grpo = ConfigDict()
+    c.stages.pairs = ConfigDict()
+    c.stages.dpo = ConfigDict()
 
     c.distributed = ConfigDict()
     c.distributed.auto = False  # jax.distributed.initialize() with discovered arguments (pods)

@@ -257,3 +257,177 @@ def grpo_loss(params: llama.Params, config: ModelConfig, batch: Batch, *,
         gap = jnp.abs(sg(old) - batch["sampler_logprobs"]) * mask
         metrics["logprob_gap_sampler"] = (jnp.sum(gap), tokens)
     return LossOutput(total, weight, metrics)
+
+
+# ----------------------------------------------------------------------------- preference pairs
+
+PREFERENCE_LOSSES = ("dpo", "dpo_nll", "ipo", "orpo")
+
+
+class PairSums(NamedTuple):
+    """Per-pair statistics `[rows, slots]` (float32) of preference rows (`data.rows.pair_rows`:
+    a row holds whole pairs, the chosen sequence of its k-th pair is segment 2k - 1 and the
+    rejected one segment 2k, so a pair never straddles two micro-batches or two shards).
+
+    chosen_logp / rejected_logp: summed log-probs of the response tokens (loss_mask);
+    chosen_tokens / rejected_tokens: response token counts; chosen_prompt_tokens: prompt
+    tokens of the chosen sequence; ref_chosen_logp / ref_rejected_logp: the frozen reference's
+    summed log-probs (the `ref_logps` field; 0 without it); valid: 1 where a pair sits.
+    """
+
+    chosen_logp: jax.Array
+    rejected_logp: jax.Array
+    chosen_tokens: jax.Array
+    rejected_tokens: jax.Array
+    chosen_prompt_tokens: jax.Array
+    ref_chosen_logp: jax.Array
+    ref_rejected_logp: jax.Array
+    valid: jax.Array
+
+
+def pair_sums(token_logp: jax.Array, batch: Batch) -> PairSums:
+    """`PairSums` of a preference batch from per-token log-probs `[rows, length]`."""
+    segment_ids = batch["segment_ids"]
+    rows, length = segment_ids.shape
+    mask = batch["loss_mask"].astype(jnp.float32)
+
+    def by_pair(values: jax.Array) -> tuple[jax.Array, jax.Array]:
+        sums = sequence_sums(values.astype(jnp.float32), segment_ids)[:, 1:]  # segments 1..T
+        if length % 2:
+            sums = jnp.pad(sums, ((0, 0), (0, 1)))
+        sums = sums.reshape(rows, -1, 2)
+        return sums[..., 0], sums[..., 1]
+
+    chosen_logp, rejected_logp = by_pair(token_logp * mask)
+    chosen_tokens, rejected_tokens = by_pair(mask)
+    chosen_positions, _ = by_pair((segment_ids > 0).astype(jnp.float32))
+    if "ref_logps" in batch:
+        ref_chosen, ref_rejected = by_pair(batch["ref_logps"])
+    else:
+        ref_chosen = ref_rejected = jnp.zeros_like(chosen_logp)
+    valid = ((chosen_tokens > 0) & (rejected_tokens > 0)).astype(jnp.float32)
+    # a sequence of p prompt and c response tokens spans p + c - 1 positions
+    prompt_tokens = jnp.where(valid > 0, chosen_positions - chosen_tokens + 1, 0.0)
+    return PairSums(chosen_logp, rejected_logp, chosen_tokens, rejected_tokens, prompt_tokens,
+                    ref_chosen, ref_rejected, valid)
+
+
+def _log_sigmoid(x: jax.Array) -> jax.Array:
+    return jax.nn.log_sigmoid(x)
+
+
+def _safe(x: jax.Array, valid: jax.Array) -> jax.Array:
+    return jnp.where(valid > 0, x, 1.0)
+
+
+def pair_losses(kind: str, s: PairSums, *, beta: float = 0.1, label_smoothing: float = 0.0,
+                alpha: float = 1.0, nll_on_prompt: bool = False, orpo_lambda: float = 0.1
+                ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Per-pair losses `[rows, slots]` (0 where no pair sits) and per-pair metric values.
+
+    With delta_w = logp(y_w) - ref(y_w), delta_l = logp(y_l) - ref(y_l) (sums over response
+    tokens) and h = beta * (delta_w - delta_l):
+    - dpo: -(1 - eps) log sigmoid(h) - eps log sigmoid(-h)  (eps = label_smoothing;
+      conservative DPO; eps = 0 is DPO);
+    - dpo_nll (the Iterative RPO loss): dpo + alpha * (-logp(y_w) / |y_w|), the chosen
+      response's mean NLL per token (`nll_on_prompt`: divided by |x| + |y_w| instead);
+    - ipo: (delta_w - delta_l - 1 / (2 beta))^2  (beta plays IPO's tau);
+    - orpo (no reference): with l(y) = logp(y) / |y| (length-normalized log-likelihood) and
+      log odds(y) = l(y) - log(1 - exp(l(y))), loss = -l(y_w) + orpo_lambda *
+      -log sigmoid(log odds(y_w) - log odds(y_l)).
+    """
+    if kind not in PREFERENCE_LOSSES:
+        raise ValueError(f"kind must be one of {PREFERENCE_LOSSES}, got {kind!r}")
+    v = s.valid
+    chosen_mean = s.chosen_logp / _safe(s.chosen_tokens, v)
+    rejected_mean = s.rejected_logp / _safe(s.rejected_tokens, v)
+    delta_w = s.chosen_logp - s.ref_chosen_logp
+    delta_l = s.rejected_logp - s.ref_rejected_logp
+    h = beta * (delta_w - delta_l)
+    metrics = {"nll": -chosen_mean}
+    if kind in ("dpo", "dpo_nll"):
+        loss = -(1.0 - label_smoothing) * _log_sigmoid(h) - label_smoothing * _log_sigmoid(-h)
+        metrics["dpo_loss"] = loss
+        if kind == "dpo_nll":
+            denominator = s.chosen_tokens + (s.chosen_prompt_tokens if nll_on_prompt else 0.0)
+            loss = loss + alpha * (-s.chosen_logp / _safe(denominator, v))
+    elif kind == "ipo":
+        loss = (delta_w - delta_l - 1.0 / (2.0 * beta)) ** 2
+    else:
+        def log_odds(mean_logp: jax.Array) -> jax.Array:
+            mean_logp = jnp.minimum(mean_logp, -1e-6)  # P < 1 (P = 1 has infinite odds)
+            return mean_logp - jnp.log(-jnp.expm1(mean_logp))
+        log_odds_ratio = log_odds(chosen_mean) - log_odds(rejected_mean)
+        odds_loss = -_log_sigmoid(log_odds_ratio)
+        loss = -chosen_mean + orpo_lambda * odds_loss
+        metrics["log_odds_ratio"] = log_odds_ratio
+        metrics["odds_ratio_loss"] = odds_loss
+        h = log_odds_ratio  # ORPO's implicit preference: the log odds ratio
+    metrics.update({
+        "rewards_chosen": beta * delta_w, "rewards_rejected": beta * delta_l,
+        "reward_margin": beta * (delta_w - delta_l),
+        "reward_accuracy": (h > 0).astype(jnp.float32),
+        "chosen_logp": s.chosen_logp, "rejected_logp": s.rejected_logp,
+        "ref_chosen_logp": s.ref_chosen_logp, "ref_rejected_logp": s.ref_rejected_logp,
+        "chosen_tokens": s.chosen_tokens, "rejected_tokens": s.rejected_tokens,
+    })
+    if kind == "orpo":
+        for key in ("rewards_chosen", "rewards_rejected", "reward_margin", "ref_chosen_logp",
+                    "ref_rejected_logp"):
+            del metrics[key]
+    return jnp.where(v > 0, loss, 0.0), {k: jnp.where(v > 0, x, 0.0) for k, x in metrics.items()}
+
+
+def preference_loss(params: llama.Params, config: ModelConfig, batch: Batch, *, kind: str,
+                    beta: float = 0.1, label_smoothing: float = 0.0, alpha: float = 1.0,
+                    nll_on_prompt: bool = False, orpo_lambda: float = 0.1,
+                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> LossOutput:
+    """A pair objective (`pair_losses`) on preference rows: the total is the sum of the
+    per-pair losses and the weight the number of pairs, so micro-batches and shards add up to
+    the mean over all pairs of the global batch (the step logs their number as
+    `loss_weight`). batch: the row fields of `rows.pair_rows`
+    (input_ids, targets, positions, segment_ids, loss_mask on the responses) and, except for
+    ORPO, ref_logps (the reference's summed response log-prob of each sequence, stored at its
+    first response position)."""
+    logp = batch_token_logprobs(params, config, batch, chunk_size=chunk_size)
+    s = pair_sums(logp, batch)
+    per_pair, values = pair_losses(kind, s, beta=beta, label_smoothing=label_smoothing,
+                                   alpha=alpha, nll_on_prompt=nll_on_prompt,
+                                   orpo_lambda=orpo_lambda)
+    pairs = jnp.sum(s.valid)
+    sg = jax.lax.stop_gradient
+    metrics = {name: (sg(jnp.sum(x)), pairs) for name, x in values.items()}
+    return LossOutput(jnp.sum(per_pair), pairs, metrics)
+
+
+@register_loss("dpo")
+def dpo_loss(params: llama.Params, config: ModelConfig, batch: Batch, *, beta: float = 0.1,
+             label_smoothing: float = 0.0, chunk_size: int = DEFAULT_CHUNK_SIZE) -> LossOutput:
+    """DPO (sigmoid; `label_smoothing` > 0: conservative DPO). See `pair_losses`."""
+    return preference_loss(params, config, batch, kind="dpo", beta=beta,
+                           label_smoothing=label_smoothing, chunk_size=chunk_size)
+
+
+@register_loss("dpo_nll")
+def dpo_nll_loss(params: llama.Params, config: ModelConfig, batch: Batch, *, beta: float = 0.1,
+                 alpha: float = 1.0, label_smoothing: float = 0.0, nll_on_prompt: bool = False,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> LossOutput:
+    """The Iterative RPO loss: DPO + alpha x the chosen response's per-token NLL."""
+    return preference_loss(params, config, batch, kind="dpo_nll", beta=beta, alpha=alpha,
+                           label_smoothing=label_smoothing, nll_on_prompt=nll_on_prompt,
+                           chunk_size=chunk_size)
+
+
+@register_loss("ipo")
+def ipo_loss(params: llama.Params, config: ModelConfig, batch: Batch, *, beta: float = 0.1,
+             chunk_size: int = DEFAULT_CHUNK_SIZE) -> LossOutput:
+    """IPO: squared distance of the log-ratio margin from 1 / (2 beta)."""
+    return preference_loss(params, config, batch, kind="ipo", beta=beta, chunk_size=chunk_size)
+
+
+@register_loss("orpo")
+def orpo_loss(params: llama.Params, config: ModelConfig, batch: Batch, *,
+              orpo_lambda: float = 0.1, chunk_size: int = DEFAULT_CHUNK_SIZE) -> LossOutput:
+    """ORPO: chosen NLL + lambda x the odds-ratio loss (no reference model)."""
+    return preference_loss(params, config, batch, kind="orpo", orpo_lambda=orpo_lambda,
+                           chunk_size=chunk_size)

@@ -14,6 +14,7 @@ from jaxreason.registry import Registry
 ALGORITHMS: Registry[Any] = Registry("algorithm")
 ALGORITHMS.register("sft", "jaxreason.algorithms.sft:SFT")
 ALGORITHMS.register("grpo", "jaxreason.algorithms.grpo:GRPO")
+ALGORITHMS.register("dpo", "jaxreason.algorithms.dpo:DPO")
 
 
 def get_algorithm(name: str) -> Any:

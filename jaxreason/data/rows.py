@@ -12,8 +12,11 @@ into one row never asks a token to predict the first token of the next one.
 - RL: `completion_rows`, one row per sampled completion (prompt + completion, loss on the
   completion, per-row advantages, the sampler's log-probs at the loss positions). Rows of the
   same static length, so the train step compiles once per run.
-- Preference pairs (DPO family): `sequence_rows` over `[chosen_0, rejected_0, chosen_1, ...]`
-  puts each pair in adjacent rows; a pair loss reads rows 2i and 2i + 1.
+- Preference pairs (DPO family): `pair_rows` writes a pair's chosen and rejected sequences
+  side by side in one row (segments 2k - 1 and 2k of the row's k-th pair), several pairs per
+  row with packing. Micro-batches take whole rows and shards split between rows, so the two
+  sides of a pair always share a micro-batch and a data shard; a pair loss reads the segment
+  sums (`losses.pair_sums`).
 
 Pure NumPy on the host, between the data source (or the sampler) and the train step.
 """
@@ -165,3 +168,43 @@ def completion_rows(prompts: Sequence[Sequence[int]], completions: np.ndarray,
             out["sampler_logprobs"][r, start:start + lengths[r]] = sampler_logprobs[r, :lengths[r]]
     out["advantages"] = np.asarray(advantages, np.float32).reshape(rows)
     return out
+
+
+# ----------------------------------------------------------------------------- preference pairs
+
+def pair_positions(pair: Mapping[str, Any]) -> int:
+    """Training positions of a pair in a row: its chosen and rejected sequences side by side."""
+    return len(pair["chosen"]["tokens"]) - 1 + len(pair["rejected"]["tokens"]) - 1
+
+
+def pair_rows(pairs: Sequence[Mapping[str, Any]], rows: int, length: int, *,
+              placements: Sequence[tuple[int, int, int]] | None = None,
+              ref_logps: np.ndarray | None = None, pad_token_id: int = 0
+              ) -> dict[str, np.ndarray]:
+    """Rows of preference pairs.
+
+    pairs: `{"chosen": example, "rejected": example}` with examples as `place` takes them
+    (`tokens`, `loss_weights` on the response). placements: `(row, start, k)` of each pair
+    (`FirstFit` over `pair_positions`, k = the pair's 1-based slot in its row); None = one
+    pair per row. Pair k of a row is written as segments 2k - 1 (chosen) and 2k (rejected),
+    contiguously. ref_logps: `[pairs, 2]` summed reference log-probs of (chosen, rejected),
+    stored in the `ref_logps` field at each sequence's first response position (so the
+    segment sums of that field give them back); zeros when None.
+    """
+    if placements is None:
+        if len(pairs) > rows:
+            raise ValueError(f"{len(pairs)} pairs do not fit {rows} rows (one pair per row)")
+        placements = [(r, 0, 1) for r in range(len(pairs))]
+    batch = empty_rows(rows, length, pad_token_id)
+    batch["ref_logps"] = np.zeros((rows, length), np.float32)
+    for i, (pair, (row, start, k)) in enumerate(zip(pairs, placements)):
+        if start + pair_positions(pair) > length:
+            raise ValueError(f"pair {i} needs {pair_positions(pair)} positions from {start}; "
+                             f"the row has {length}")
+        for side, name in enumerate(("chosen", "rejected")):
+            example = pair[name]
+            first = start + int(np.argmax(np.asarray(example["loss_weights"])[1:]))
+            start = place(batch, row, start, 2 * k - 1 + side, example)
+            if ref_logps is not None:
+                batch["ref_logps"][row, first] = ref_logps[i, side]
+    return batch

@@ -54,6 +54,7 @@ def countdown_split(options: Mapping[str, Any], seed: int) -> tuple[list[Record]
 Generator = Callable[[Mapping[str, Any], int], tuple[list[Record], list[Record]]]
 GENERATORS: Registry[Generator] = Registry("data generator")
 GENERATORS.register("countdown", countdown_split)
+GENERATORS.register("arithmetic", "jaxreason.data.arithmetic:arithmetic_split")  # GSM8K format
 
 
 def generate(name: str, options: Mapping[str, Any], seed: int) -> tuple[list[Record],

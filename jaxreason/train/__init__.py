@@ -18,9 +18,11 @@ Trainer = Callable[[Any, str], dict[str, Any]]
 TRAINERS: Registry[Trainer] = Registry("trainer")
 TRAINERS.register("sft", "jaxreason.train.run:sft")
 TRAINERS.register("grpo", "jaxreason.train.run:grpo")
+TRAINERS.register("dpo", "jaxreason.algorithms.dpo:train")  # DPO / DPO+NLL / IPO / ORPO
 TRAINERS.register("pipeline", "jaxreason.train.pipeline:train")
 TRAINERS.register("records", "jaxreason.train.data_stages:records")  # data stages
 TRAINERS.register("sample", "jaxreason.train.data_stages:sample")
+TRAINERS.register("pairs", "jaxreason.train.preference_data:pairs")  # Iterative RPO pairs
 TRAINERS.register("evaluate", "jaxreason.train.eval_suite:evaluate")  # a benchmark suite
 
 

@@ -11,10 +11,10 @@ lets the pipeline check `stage:<name>.<output>` references before anything runs.
 - `sample`: `sample.n` completions of each training prompt from the current model (the latest
   export, or `model.path`), graded by the task through `jaxreason.generation.sample_and_grade`.
   `samples.jsonl` holds one line per completion (prompt_index, sample_index, record, prompt,
-  completion, reward, correct, finish_reason, num_tokens); `correct.jsonl` the SFT records
-  `{prompt, completion}` of the distinct correct completions (rejection sampling / STaR data;
-  train on it with `data.task = None` so the record's own completion is the target). Outputs
-  `samples`, `correct`.
+  completion, reward, correct, format_ok, finish_reason, num_tokens); `correct.jsonl` the SFT
+  records `{prompt, completion}` of the distinct correct completions (rejection sampling / STaR
+  data; train on it with `data.task = None` so the record's own completion is the target).
+  Outputs `samples`, `correct`.
 
 Files are written atomically (a `.tmp` file renamed into place) by process 0. A stage that
 finished (`summary.json` in its workdir) returns its summary without running again. `sample`
@@ -228,11 +228,13 @@ def sample_lines(generations: Any, indices: Sequence[int], records: Sequence[Any
     reasons = generations.finish_reasons
     for r in range(generations.num_rows):
         i = int(indices[int(generations.prompt_index[r])])
+        grade = generations.grades[r] if generations.grades is not None else None
         lines.append({"prompt_index": i, "sample_index": int(generations.sample_index[r]),
                       "record": records[i], "prompt": prompts[i],
                       "completion": generations.texts[r],
                       "reward": float(generations.rewards[r]),
                       "correct": bool(generations.correct[r]),
+                      "format_ok": bool(grade.format_ok) if grade is not None else None,
                       "finish_reason": reasons[r], "num_tokens": int(generations.lengths[r])})
     return lines
 

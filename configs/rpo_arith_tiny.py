@@ -1,0 +1,85 @@
+"""Iterative RPO on a CPU: a tiny Llama learns synthetic arithmetic word problems (GSM8K
+format) by SFT, then improves itself for 3 iterations of sample -> pair -> DPO + NLL.
+
+Stages: `records` writes the generated problems (train / held-out); `sft` trains the tiny
+model from scratch on the reference solutions, stopping early enough to leave room for
+improvement; then 3 times: `pairs` samples N=8 solutions of each of 384 training problems from
+the current model, grades them (an answer without `####` is a loser) and keeps up to K=4
+distinct (correct, wrong) pairs per problem; `dpo` trains on those pairs from the current model
+with it as the frozen reference (beta 0.1, alpha 1) and grades the 300 held-out problems.
+
+Two arms (`--config=configs/rpo_arith_tiny.py:<arm>`):
+- `rpo` (default): DPO + NLL, alpha = 1 (the Iterative RPO loss);
+- `dpo_only`: alpha = 0 (plain DPO), everything else equal.
+
+One command for both arms, the second reusing the first's records and SFT model (finished
+stages are skipped, their outputs read from their summary.json):
+
+    W=/tmp/rpo_arith; python launch/train.py --config=configs/rpo_arith_tiny.py \
+      --workdir=$W/rpo && mkdir -p $W/dpo_only && cp -r $W/rpo/records $W/rpo/sft \
+      $W/dpo_only/ && python launch/train.py --config=configs/rpo_arith_tiny.py:dpo_only \
+      --workdir=$W/dpo_only && python -m jaxreason.train.rpo_report $W/rpo $W/dpo_only
+"""
+
+from ml_collections import ConfigDict
+
+from configs import base
+
+ARMS = {"rpo": 1.0, "dpo_only": 0.0}  # arm -> dpo.alpha
+
+
+def get_config(arm: str = "rpo"):
+    if arm not in ARMS:
+        raise ValueError(f"arm {arm!r}: one of {sorted(ARMS)}")
+    c = base.get_config()
+    c.trainer = "pipeline"
+    c.pipeline.stages = "records,sft,(pairs,dpo)x3"
+
+    c.model.preset = "llama-tiny"
+    c.model.overrides.hidden_size = 128
+    c.model.overrides.intermediate_size = 352
+    c.model.overrides.num_layers = 4
+    c.model.overrides.num_heads = 4
+    c.model.overrides.num_kv_heads = 2
+    c.model.overrides.head_dim = 32
+    c.tokenizer.train_vocab_size = 1024  # numbers up to a few hundred are one token each
+
+    c.data.generator = "arithmetic"
+    c.data.generator_options.num_train = 12000
+    c.data.generator_options.num_eval = 300
+    c.data.task = "gsm8k"
+    c.data.chat = False  # "Question: ...\nAnswer:" then the equations and "#### n"
+    c.data.max_length = 512
+    c.data.packing = True
+
+    c.eval.task = "gsm8k"
+    c.eval.data = "stage:records.held_out"  # every model stage grades the same problems
+    c.eval.max_new_tokens = 64
+    c.eval.batch_size = 300
+    c.eval.grading_workers = 0  # GSM8K grading is a regex: grade in-process
+    c.log.every = 20
+    c.checkpoint.every = 100
+
+    c.stages.records = ConfigDict({"eval": {"data": None}})
+
+    c.stages.sft = ConfigDict({
+        "data": {"generator": None, "train": "stage:records.train"},
+        "train": {"batch_size": 8, "num_steps": 300},
+        "optim": {"learning_rate": 3e-3, "warmup_steps": 20, "weight_decay": 0.01,
+                  "final_lr_ratio": 0.1}})
+
+    c.stages.pairs = ConfigDict({
+        "data": {"generator": None, "train": "stage:records.train"},
+        "sample": {"num_prompts": 384, "max_new_tokens": 64, "max_prompt_tokens": 96,
+                   "batch_size": 128, "grading_workers": 0},
+        "pairs": {"n": 8, "k": 4, "temperatures": "1.0", "require_format": True}})
+
+    c.stages.dpo = ConfigDict({
+        "trainer": "dpo",
+        "data": {"generator": None, "task": None, "train": "stage:pairs.pairs",
+                 "num_epochs": 2},
+        "dpo": {"loss": "dpo_nll", "beta": 0.1, "alpha": ARMS[arm]},
+        "train": {"batch_size": 8, "num_steps": 0},  # 0: num_epochs passes over the pairs
+        "optim": {"learning_rate": 3e-4, "schedule": "constant", "warmup_steps": 0,
+                  "weight_decay": 0.0}})
+    return c
