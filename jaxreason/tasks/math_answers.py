@@ -31,6 +31,7 @@ left to the caller (a worker process).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from jaxreason.tasks.math_normalize import normalize_answer, split_top_level
@@ -132,6 +133,21 @@ def extract_parts(text: str, rule: str = "group", *, statement_fallback: bool = 
         paragraph_start = text.rfind("\n\n", 0, found[-1][0])
         chosen = [box for box in found if box[0] > paragraph_start][-MAX_PARTS:]
     return [strip_boxed_wrapper(content) for _, _, content in chosen]
+
+
+@functools.lru_cache(maxsize=4096)
+def _gold_parts_cached(text: str, rule: str) -> tuple[str, ...] | None:
+    parts = extract_parts(text, rule, statement_fallback=True)
+    return None if parts is None else tuple(parts)
+
+
+def gold_solution_parts(solution: str, rule: str) -> list[str] | None:
+    """`extract_parts` of a gold solution (with the statement fallback), cached for solutions
+    up to 16k characters: a problem's gold is extracted again for every sample graded."""
+    if len(solution) > 16_384:
+        return extract_parts(solution, rule, statement_fallback=True)
+    parts = _gold_parts_cached(solution, rule)
+    return None if parts is None else list(parts)
 
 
 def join_parts(parts: list[str]) -> str:

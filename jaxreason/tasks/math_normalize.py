@@ -11,6 +11,7 @@ The rewriting follows the MATH paper's `is_equiv` normalization (Hendrycks et al
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -50,8 +51,10 @@ _ARRAY_MATRIX = re.compile(r"\[?\\begin\{array\}\{[lcr|]*\}(.*)\\end\{array\}\]?
 _RELATIONS = (("\\leq", "\\le"), ("\\geq", "\\ge"), ("\\neq", "\\ne"), ("\\lt", "<"), ("\\gt", ">"))
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize_answer(answer: str) -> str:
-    """A canonical string for a MATH answer: equal strings mean equal answers."""
+    """A canonical string for a MATH answer: equal strings mean equal answers. (Cached: the
+    same gold answer is normalized for every sample of its problem.)"""
     text = answer.strip().replace("\n", " ").replace("\u2212", "-")
     if "\\begin" not in text:  # inside environments "\\\\" is a row break
         text = _DOUBLED_BACKSLASH.sub(r"\\", text)
@@ -163,6 +166,27 @@ def is_decimal_form(text: str) -> bool:
 _OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}"}
 
 
+def _closes_at_end(body: str, start: int, stop: int) -> bool:
+    """Whether the bracket opened before `start` is still open at `stop` (so "(1,2),(3,4)" is
+    a list of two pairs, not one pair of "1,2),(3,4")."""
+    depth = 0
+    index = start
+    while index < stop:
+        char = body[index]
+        if char == "\\" and index + 1 < stop and body[index + 1] in "{}":
+            depth += 1 if body[index + 1] == "{" else -1
+            index += 2
+        else:
+            if char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth -= 1
+            index += 1
+        if depth < 0:
+            return False
+    return True
+
+
 def split_top_level(normalized: str) -> tuple[str, list[str], str]:
     """`"(1,\\frac{1}{2}]"` -> `("(", ["1", "\\frac{1}{2}"], "]")`: brackets and elements.
 
@@ -174,7 +198,8 @@ def split_top_level(normalized: str) -> tuple[str, list[str], str]:
     for candidate in ("\\{", "(", "[", "{"):
         if body.startswith(candidate):
             for close in (("}",) if candidate == "{" else ("\\}", ")", "]")):
-                if body.endswith(close) and len(body) >= len(candidate) + len(close):
+                if (body.endswith(close) and len(body) >= len(candidate) + len(close)
+                        and _closes_at_end(body, len(candidate), len(body) - len(close))):
                     opener, closer = candidate, close
                     body = body[len(candidate) : len(body) - len(close)]
                     break

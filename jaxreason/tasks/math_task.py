@@ -131,7 +131,7 @@ class MathTask(Task):
             solution = record.get(self.solution_field)
             if not isinstance(solution, str):
                 return None
-            parts = math_answers.extract_parts(solution, self.multi_box, statement_fallback=True) or []
+            parts = math_answers.gold_solution_parts(solution, self.multi_box) or []
         unit = record.get("unit") if self.benchmark == "olympiadbench" else None
         parts = [_remove_unit(p, unit) for p in parts if p and p.strip()]
         return parts or None

@@ -113,54 +113,60 @@ def format_fraction(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
+_BOX_TOKENS = re.compile(
+    r"\\(?:boxed|fbox)(?![a-zA-Z])"  # a box command
+    r"|\\(?=\\(?:boxed|fbox)(?![a-zA-Z]))"  # "\\\\boxed" (doubly escaped): the box still counts
+    r"|\\."  # an escaped character or another command: never a brace
+    r"|[{}]",
+    re.DOTALL,
+)
+
+
 def boxes(text: str) -> list[tuple[int, int, str]] | None:
     """Every outermost `\\boxed{...}` / `\\fbox{...}` / `\\boxed 5` as (start, end, content).
 
-    One left-to-right pass with a stack, so the work is linear even for `\\boxed{` repeated
-    100,000 times. Boxes nested inside another box are part of the outer box's content. None if
-    the last box never closes (a truncated completion: its final answer is malformed); [] if
-    there is no box.
+    One left-to-right pass over the braces and backslashes (a regex finds them; a stack pairs
+    them), so the work is linear even for `\\boxed{` repeated 100,000 times. Boxes nested
+    inside another box are part of the outer box's content. None if the last box never closes
+    (a truncated completion: its final answer is malformed); [] if there is no box.
     """
+    first = min((p for p in (text.find("\\boxed"), text.find("\\fbox")) if p >= 0), default=-1)
+    if first < 0:
+        return []
     found: list[tuple[int, int, str]] = []
     open_boxes: list[tuple[int, int, int]] = []  # (start, content start, depth at its "{")
     depth = 0
-    index, end = 0, len(text)
     last_start = -1
-    while index < end:
-        char = text[index]
-        if char == "\\":
-            command = next((c for c in _BOX_COMMANDS if text.startswith(c, index)), None)
-            if command is None or text[index + len(command) : index + len(command) + 1].isalpha():
-                if any(text.startswith(c, index + 1) for c in _BOX_COMMANDS):
-                    index += 1  # "\\boxed" (a doubly escaped source text): the box still counts
-                else:
-                    index += 2  # an escaped character or another command: never a brace
-                continue
-            start = index
-            last_start = start
-            index += len(command)
-            brace = index
-            while brace < end and text[brace] == " ":
-                brace += 1
-            if brace < end and text[brace] == "{":
-                open_boxes.append((start, brace + 1, depth))
-                depth += 1
-                index = brace + 1
-            elif index < end and text[index] == " ":
-                match = re.match(r" +([^\s$]+)", text[index : index + 256])
-                if match and not open_boxes:
-                    found.append((start, index + match.end(), match.group(1)))
-                index += match.end() if match else 1
+    skip_to = first
+    end = len(text)
+    for token in _BOX_TOKENS.finditer(text, first):
+        position = token.start()
+        if position < skip_to:
             continue
-        if char == "{":
+        value = token.group(0)
+        if value == "{":
             depth += 1
-        elif char == "}":
+        elif value == "}":
             depth -= 1
             if open_boxes and open_boxes[-1][2] == depth:
                 start, content_start, _ = open_boxes.pop()
                 if not open_boxes:
-                    found.append((start, index + 1, text[content_start:index]))
-        index += 1
+                    found.append((start, position + 1, text[content_start:position]))
+        elif value in ("\\boxed", "\\fbox"):
+            last_start = position
+            index = token.end()
+            brace = index
+            while brace < end and text[brace] == " ":
+                brace += 1
+            if brace < end and text[brace] == "{":
+                open_boxes.append((position, brace + 1, depth))
+                depth += 1
+                skip_to = brace + 1
+            elif index < end and text[index] == " ":
+                match = re.match(r" +([^\s$]+)", text[index : index + 256])
+                if match and not open_boxes:
+                    found.append((position, index + match.end(), match.group(1)))
+                skip_to = index + (match.end() if match else 1)
     if last_start >= 0 and not any(start <= last_start < stop for start, stop, _ in found):
         return None  # the last box (or a box inside it) never closed
     return found
