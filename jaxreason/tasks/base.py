@@ -20,6 +20,8 @@ import abc
 import dataclasses
 from typing import Any, Callable, ClassVar, Mapping
 
+from jaxreason.registry import Registry
+
 Record = Mapping[str, Any]
 ChatMessages = list[dict[str, str]]
 
@@ -58,14 +60,17 @@ class Verdict:
     format_ok: bool
 
 
-_REWARD_PRESETS: dict[str, dict[str, Any]] = {
-    # 1 for a correct answer, 0 otherwise (RLVR, SRL's second stage, evaluation).
-    "binary": dict(reward_correct=1.0, reward_incorrect=0.0, reward_format=None),
-    # ASTRO's GRPO reward: +1 if the final boxed answer is correct, -1 otherwise.
-    "astro": dict(reward_correct=1.0, reward_incorrect=-1.0, reward_format=None),
-    # TinyZero / cognitive-behaviors Countdown: 1 correct, 0.1 well-formed but wrong, 0 no answer.
-    "tinyzero": dict(reward_correct=1.0, reward_incorrect=0.0, reward_format=0.1),
-}
+# Reward presets by name (`tasks.get(name, reward="astro")`, config `grpo.reward`).
+REWARD_PRESETS: Registry[dict[str, Any]] = Registry("reward preset")
+# 1 for a correct answer, 0 otherwise (RLVR, SRL's second stage, evaluation).
+REWARD_PRESETS.register("binary", dict(reward_correct=1.0, reward_incorrect=0.0,
+                                       reward_format=None))
+# ASTRO's GRPO reward: +1 if the final boxed answer is correct, -1 otherwise.
+REWARD_PRESETS.register("astro", dict(reward_correct=1.0, reward_incorrect=-1.0,
+                                      reward_format=None))
+# TinyZero / cognitive-behaviors Countdown: 1 correct, 0.1 well-formed but wrong, 0 no answer.
+REWARD_PRESETS.register("tinyzero", dict(reward_correct=1.0, reward_incorrect=0.0,
+                                         reward_format=0.1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +96,9 @@ class RewardConfig:
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "RewardConfig":
         """A named preset ("binary", "astro", "tinyzero") with optional field overrides."""
-        if name not in _REWARD_PRESETS:
-            raise ValueError(f"unknown reward preset {name!r}; known: {sorted(_REWARD_PRESETS)}")
-        return cls(**{**_REWARD_PRESETS[name], **overrides})
+        if name not in REWARD_PRESETS:
+            raise ValueError(f"unknown reward preset {name!r}; known: {REWARD_PRESETS.names()}")
+        return cls(**{**REWARD_PRESETS.get(name), **overrides})
 
     def reward_for(self, verdict: Verdict) -> float:
         if verdict.correct:
@@ -186,24 +191,18 @@ class Task(abc.ABC):
 
 # ----- registry -----
 
-_REGISTRY: dict[str, Callable[..., Task]] = {}
+TASKS: Registry[Callable[..., Task]] = Registry("task")
 
 
 def register(name: str) -> Callable[[type], type]:
-    """Class decorator: makes a task constructible by name through `get(name, **options)`."""
-
-    def decorate(cls: type) -> type:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"task name {name!r} is already registered to {_REGISTRY[name]}")
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+    """Class decorator: makes a task constructible by name through `get(name, **options)`;
+    another class under a registered name raises ValueError."""
+    return TASKS.register(name)
 
 
 def names() -> list[str]:
     """The registered task names."""
-    return sorted(_REGISTRY)
+    return TASKS.names()
 
 
 def get(name: str, **options: Any) -> Task:
@@ -214,9 +213,9 @@ def get(name: str, **options: Any) -> Task:
     `RewardConfig` fields (`reward_correct=...`, `max_completion_chars=...`), which override
     the preset or the task's default reward.
     """
-    if name not in _REGISTRY:
+    if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; registered tasks: {names()}")
-    cls = _REGISTRY[name]
+    cls = TASKS.get(name)
     reward_fields = {f.name for f in dataclasses.fields(RewardConfig)}
     reward_overrides = {k: options.pop(k) for k in list(options) if k in reward_fields}
     task_fields = {f.name: f for f in dataclasses.fields(cls)}
