@@ -24,6 +24,7 @@ TRAINERS.register("records", "jaxreason.train.data_stages:records")  # data stag
 TRAINERS.register("sample", "jaxreason.train.data_stages:sample")
 TRAINERS.register("pairs", "jaxreason.train.preference_data:pairs")  # Iterative RPO pairs
 TRAINERS.register("evaluate", "jaxreason.train.eval_suite:evaluate")  # a benchmark suite
+TRAINERS.register("scaling", "jaxreason.train.eval_suite:scaling")  # test-time scaling curves
 
 
 def register_trainer(name: str, target: str | Trainer) -> None:

@@ -175,3 +175,45 @@ def _log_figures(name: str, figures: dict[str, Any]) -> None:
     shown = ", ".join(f"{k} {v['value']:.3f}" for k, v in figures.items()
                       if isinstance(v, dict) and "value" in v)
     print(f"[{name}] {figures['num_items']} items: {shown}", flush=True)
+
+
+def scaling(config: Any, workdir: str) -> dict[str, Any]:
+    """Test-time scaling curves (`jaxreason.evaluation.scaling`) of `model.path` on the first
+    benchmark of `suite.benchmarks`, settings from the `scaling` section; writes
+    `<workdir>/scaling.json` and `scaling.png`."""
+    from jaxreason.evaluation.scaling import (ScalingSettings, scaling_curves,
+                                              write_scaling_report)
+    from jaxreason.prompting import PromptFormat, prompt_token_ids
+    from jaxreason.sampling import Sampler
+    from jaxreason.train import build
+
+    name = config.suite.benchmarks.split(",")[0].strip()
+    bench, s = benchmark_settings(config, name)
+    build.setup_distributed(config)
+    mesh = build.build_mesh(config)
+    model, tokenizer = load_model(config, mesh)
+    task = bench.make_task()
+    records = task.load_records(s["path"])
+    if s["num_items"] and s["num_items"] > 0:
+        records = records[: s["num_items"]]
+    fmt = PromptFormat(chat=bool(s["chat"]))
+    prompts = [prompt_token_ids(task.prompt(r, chat=fmt.chat), tokenizer, fmt) for r in records]
+    sc = config.scaling
+    settings = ScalingSettings(
+        ns=tuple(int(x) for x in str(sc.ns).split(",")), temperature=float(s["temperature"]),
+        top_p=float(s["top_p"]), max_new_tokens=int(s["max_new_tokens"]),
+        stop=tuple(x for x in str(s["stop"] or "").split("|") if x),
+        beams=tuple(tuple(int(v) for v in pair.split("x")) for pair in sc.beams.split(",")),
+        beam_rounds=int(sc.beam_rounds), beam_step_tokens=int(sc.beam_step_tokens),
+        delimiter=tuple(x.encode().decode("unicode_escape") for x in sc.delimiter.split("|")),
+        thresholds=tuple(float(x) for x in str(sc.thresholds).split(",")),
+        adaptive_chunk=int(sc.adaptive_chunk), seed=int(config.seed),
+        grading_workers=config.eval.grading_workers)
+    curves = scaling_curves(Sampler(model, tokenizer), task, records, prompts, settings)
+    json_path, png_path = write_scaling_report(
+        workdir, curves, f"{name}: {len(records)} problems, {config.model.path}")
+    for method, points in curves.items():
+        print(f"[{method}] " + ", ".join(f"{p['tokens']:.0f} tok -> {p['accuracy']:.3f}"
+                                         for p in points), flush=True)
+    return {"status": "completed", "outputs": {"scaling": json_path, "plot": png_path},
+            "eval": {}}

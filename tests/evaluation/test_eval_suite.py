@@ -92,3 +92,38 @@ def test_checkpoint_export_and_in_training_evaluation_agree(trained):
     assert [it["greedy"]["completion"] for it in _items(root / "ev_ckpt")] == from_export
     accuracy = sum(it["greedy"]["correct"] for it in _items(root / "ev_export")) / 20
     assert train_summary["eval"]["accuracy"] == pytest.approx(accuracy)
+
+
+def test_scaling_report_has_every_method_and_consistent_oracle(trained):
+    import importlib.util
+    import pathlib
+
+    root, _, held_out = trained
+    spec = importlib.util.spec_from_file_location(
+        "countdown_scaling", pathlib.Path(__file__).resolve().parents[2] / "configs" / "eval" /
+        "countdown_scaling.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config()
+    c.model.path = str(root / "run")
+    c.suite.countdown_test.path = str(held_out)
+    c.suite.countdown_test.num_items = 8
+    c.suite.countdown_test.max_new_tokens = 16
+    c.scaling.ns, c.scaling.beams, c.scaling.thresholds = "1,2,4", "2x2", "0.5"
+    c.scaling.beam_rounds, c.scaling.beam_step_tokens = 2, 8
+    summary = get_trainer("scaling")(c, str(root / "scaling"))
+    curves = json.loads((root / "scaling" / "scaling.json").read_text())
+    assert (root / "scaling" / "scaling.png").stat().st_size > 1000
+    assert summary["outputs"]["plot"].endswith("scaling.png")
+    assert set(curves) == {"pass@N (oracle best-of-N)", "best-of-N (mean log-prob)",
+                           "self-consistency", "weighted self-consistency", "step beam search",
+                           "adaptive self-consistency"}
+    oracle = curves["pass@N (oracle best-of-N)"]
+    assert [p["n"] for p in oracle] == [1, 2, 4]
+    assert all(a["accuracy"] <= b["accuracy"] + 1e-12 for a, b in zip(oracle, oracle[1:]))
+    assert oracle[-1]["accuracy"] == pytest.approx(oracle[-1]["first_n_oracle"])  # N = n
+    for method in ("best-of-N (mean log-prob)", "self-consistency"):
+        for p, o in zip(curves[method], oracle):  # no pick beats the verifier's coverage
+            assert p["accuracy"] <= o["first_n_oracle"] + 1e-12
+    tokens = [p["tokens"] for p in oracle]
+    assert tokens == sorted(tokens) and tokens[0] <= 16
