@@ -84,3 +84,47 @@ def test_chat_generation_stops_at_end_of_turn_without_being_told(tokenizer):
     result = sampler.generate([MESSAGES], SamplingParams(temperature=0.0, max_new_tokens=8))[0]
     assert result.token_ids == [EOT] and result.finish_reason == "stop"
     assert result.stop_reason == EOT
+
+
+def test_llama3_chat_model_directory_runs_a_math_suite_end_to_end(tokenizer, tmp_path):
+    """A tiny Llama-3-vocabulary model saved as a HF directory (whose greedy chain, after the
+    assistant header, writes "The answer is $\\boxed{5}$." then <|eot_id|>) through
+    `launch/eval.py`'s trainer: chat template, <|eot_id|> stop, boxed extraction, grading."""
+    import importlib.util
+    import json
+    import pathlib
+
+    import jaxreason
+    from jaxreason.train import get_trainer
+    from sampling_helpers import markov_model
+
+    header_end = 271  # "\n\n" after <|start_header_id|>assistant<|end_header_id|>
+    chain = [header_end] + tokenizer.encode("The answer is $\\boxed{5}$.",
+                                            add_special_tokens=False) + [EOT]
+    model = markov_model(len(tokenizer), dict(zip(chain, chain[1:])))
+    model_dir = tmp_path / "model"
+    jaxreason.save_pretrained(model, model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data = tmp_path / "math.jsonl"
+    data.write_text("".join(json.dumps({"problem": f"What is {q}?", "answer": a}) + "\n"
+                            for q, a in (("2+3", "5"), ("2+4", "6"), ("10/2", "5"))))
+    spec = importlib.util.spec_from_file_location(
+        "eval_math", pathlib.Path(__file__).resolve().parents[2] / "configs" / "eval" / "math.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    c = module.get_config()
+    c.model.path, c.model.dtype = str(model_dir), "float32"
+    c.suite.benchmarks = "math500"
+    c.suite.math500.path = str(data)
+    c.suite.math500.n = 0
+    c.suite.math500.max_new_tokens = 16
+    c.eval.grading_workers = 0
+    c.log.progress = False
+    summary = get_trainer("evaluate")(c, str(tmp_path / "eval"))
+    items = [json.loads(line) for line in (tmp_path / "eval" / "math500" / "items.jsonl")
+             .read_text().splitlines()]
+    assert [it["greedy"]["completion"] for it in items] == ["The answer is $\\boxed{5}$."] * 3
+    assert [it["greedy"]["finish"] for it in items] == ["stop"] * 3  # at <|eot_id|>
+    assert [it["greedy"]["tokens"] for it in items] == [len(chain) - 1] * 3
+    assert [it["greedy"]["correct"] for it in items] == [True, False, True]
+    assert summary["eval"]["math500"] == pytest.approx(2 / 3)
