@@ -119,7 +119,6 @@ def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: Pro
 
     Returns tokens `[rows]`, their log-probs under the distribution used (0 when greedy) and
     under the raw model distribution (temperature 1, no truncation)."""
-    raw = jax.nn.log_softmax(logits, axis=-1)
     if shape.greedy:
         tokens = first_argmax(logits)
         used = jnp.zeros(tokens.shape, jnp.float32)
@@ -131,10 +130,18 @@ def sample_step(logits: jax.Array, keys: jax.Array, step: jax.Array, inputs: Pro
         gumbel = jax.vmap(lambda k: jax.random.gumbel(k, logits.shape[-1:], jnp.float32))(
             step_keys)
         tokens = first_argmax(scaled + gumbel)
-        used = jnp.take_along_axis(jax.nn.log_softmax(scaled, axis=-1), tokens[:, None],
-                                   axis=-1)[:, 0]
-    raw_at = jnp.take_along_axis(raw, tokens[:, None], axis=-1)[:, 0]
-    return tokens, used, raw_at
+        used = logprob_at(scaled, tokens)
+    return tokens, used, logprob_at(logits, tokens)
+
+
+def logprob_at(logits: jax.Array, tokens: jax.Array) -> jax.Array:
+    """`jax.nn.log_softmax(logits)[row, tokens[row]]` `[rows]` without the `[rows, vocab]`
+    log-softmax: the same operations as `log_softmax` on the picked entries only (identical
+    values), so a decode step makes one max and one sum of exponentials per row."""
+    best = jnp.max(logits, axis=-1, keepdims=True)
+    log_norm = jnp.log(jnp.sum(jnp.exp(logits - best), axis=-1))
+    picked = jnp.take_along_axis(logits, tokens[:, None], axis=-1)[:, 0]
+    return (picked - best[:, 0]) - log_norm
 
 
 class _Carry(NamedTuple):
