@@ -46,7 +46,6 @@ _MAX_ANSWER_CHARS = 120
 
 # Clause boundaries: sentence punctuation followed by whitespace, or line breaks.
 _SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
-_WORD = re.compile(r"[a-z0-9]")
 
 
 def _rx(*alternatives: str) -> re.Pattern[str]:
@@ -81,7 +80,7 @@ _VERIFY_COUNTDOWN = _rx(
     rf"\bis{_NOT} (?:equal to )?(?:the |our )?(?:target|\d)",
     r"\b(?:which|that|this|it)(?:'s| is| equals| matches| gives(?: us)?) (?:exactly )?(?:the|our) target",
     r"\b(?:equals|matches|reaches|hits|is|reached|get|got) (?:exactly )?(?:the|our) target",
-    r"\d+ is (?:exactly )?(?:the|our) target|the target!",
+    r"\b\d+ is (?:exactly )?(?:the|our) target|the target!",
     r"\b(?:away|far|short|off) (?:from |of )?(?:the |our )?target|\bshort of\b",
     r"\btoo (?:high|low|big|small|large|much|many|few)\b",
     r"\b(?:close|almost|nearly)\b(?:,| but| to| there)|^(?:almost|close)\b",
@@ -96,7 +95,7 @@ _VERIFY_COUNTDOWN = _rx(
 
 _VERIFY_MATH = _rx(
     *_VERIFY_COMMON,
-    r"\bsubstitut\w* [^.;\n]{0,40}?\bback\b|\bplug\w* [^.;\n]{0,40}?\b(?:back|in|into)\b",
+    r"\bsubstitut\w{0,6} [^.;\n]{0,40}?\bback\b|\bplug\w{0,5} [^.;\n]{0,40}?\b(?:back|in|into)\b",
     r"\bwhich (?:matches|agrees|is consistent|satisfies|contradicts)\b|\bis consistent\b",
     r"\b(?:this|it) satisfies\b|\bcontradicts\b",
     r"\bare we [^.;\n?]{0,80}?correct|\bcorrect so far\b|\bam i sure\b",
@@ -183,8 +182,8 @@ _BACKWARD_MATH = _rx(
 
 # "Let me verify." opens a check; its verdict may come up to this many clauses later ("...
 # = 11. Yes, that's right.") and is the same check.
-_OPENER = re.compile(rf"\b{_CHECK_VERB}\b|{_CHECK_ACT}|^check\b|\bsubstitut\w* [^.;\n]{{0,40}}?\bback\b"
-                     r"|\bplug\w* [^.;\n]{0,40}?\b(?:back|in|into)\b")
+_OPENER = re.compile(rf"\b{_CHECK_VERB}\b|{_CHECK_ACT}|^check\b|\bsubstitut\w{{0,6}} [^.;\n]{{0,40}}?"
+                     r"\bback\b|\bplug\w{0,5} [^.;\n]{0,40}?\b(?:back|in|into)\b")
 _OPENER_WINDOW = 2
 
 # A clause with no more than one word and no digits ("Hmm...", "Yes!") does not break a run of
@@ -220,10 +219,6 @@ def _is_trivial(clause: str) -> bool:
     return len(clause.split(None, _TRIVIAL_MAX_WORDS + 1)) <= _TRIVIAL_MAX_WORDS and not any(
         c.isdigit() for c in clause
     )
-
-
-def _has_words(clause: str) -> bool:
-    return _WORD.search(clause) is not None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,16 +366,12 @@ def _plans(chain: list[_Step], target: str | None) -> set[int]:
     computed before, and some operand is computed after. They reason backwards."""
     if target is None:
         return set()
-    produced_after: list[set[str]] = [set() for _ in chain]
-    running: set[str] = set()
-    for index in range(len(chain) - 1, -1, -1):
-        produced_after[index] = set(running)
-        running.add(chain[index].result)
+    last_produced = {step.result: index for index, step in enumerate(chain)}
     plans: set[int] = set()
     produced_before: set[str] = set()
     for index, step in enumerate(chain):
         if (step.result == target and not any(o in produced_before for o in step.operands)
-                and any(o in produced_after[index] for o in step.operands)):
+                and any(last_produced.get(o, -1) > index for o in step.operands)):
             plans.add(index)
         produced_before.add(step.result)
     return plans
