@@ -88,9 +88,10 @@ def run(config: Any, workdir: str, algorithm: Algorithm | str) -> dict[str, Any]
                                       max_new_tokens=config.eval.max_new_tokens,
                                       batch_size=config.eval.batch_size,
                                       grading_workers=config.eval.grading_workers,
-                                      stop=algorithm.eval_stop())
+                                      stop=algorithm.eval_stop(),
+                                      report_dir=os.path.join(workdir, "eval"))
             if algorithm.evaluate_at_start and int(jax.device_get(state.step)) == 0:
-                writer.write(0, evaluator(state.params), kind="eval")
+                writer.write(0, evaluator(state.params, step=0), kind="eval")
         throughput = Throughput(model_config.flops_per_token(algorithm.row_length),
                                 jax.device_count(), jax.devices()[0].device_kind)
         result = run_loop(
@@ -101,7 +102,8 @@ def run(config: Any, workdir: str, algorithm: Algorithm | str) -> dict[str, Any]
             checkpointer=checkpointer, data_iterator=iterator,
             config_json=config_to_json(config), writer=writer, throughput=throughput,
             workdir=workdir,
-            evaluate=(lambda s: evaluator(s.params)) if evaluator is not None else None)
+            evaluate=((lambda s: evaluator(s.params, step=int(jax.device_get(s.step))))
+                      if evaluator is not None else None))
         return finish_run(config, result, model_config, tokenizer, workdir, writer, evaluator)
     finally:
         writer.close()
@@ -134,7 +136,7 @@ def finish_run(config: Any, result: Any, model_config: ModelConfig, tokenizer: A
         writer.event(result.step, "exported", path=export)
         summary["export"] = export
     if evaluator is not None:
-        metrics = evaluator(result.state.params)
+        metrics = evaluator(result.state.params, step=result.step)
         writer.write(result.step, metrics, kind="eval")
         summary["eval"] = metrics
     return summary

@@ -92,6 +92,13 @@ def test_checkpoint_export_and_in_training_evaluation_agree(trained):
     assert [it["greedy"]["completion"] for it in _items(root / "ev_ckpt")] == from_export
     accuracy = sum(it["greedy"]["correct"] for it in _items(root / "ev_export")) / 20
     assert train_summary["eval"]["accuracy"] == pytest.approx(accuracy)
+    # the in-training evaluator wrote the same per-item results and report for its last step
+    final = root / "run" / "eval" / f"step_{train_summary['step']}"
+    with open(final / "items.jsonl") as f:
+        in_training = [json.loads(line)["greedy"]["completion"] for line in f]
+    assert in_training == from_export
+    report = json.loads((final / "report.json").read_text())["benchmarks"]["held_out"]
+    assert report["greedy_accuracy"]["value"] == pytest.approx(accuracy)
 
 
 def test_scaling_report_has_every_method_and_consistent_oracle(trained):
