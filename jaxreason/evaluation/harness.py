@@ -149,11 +149,13 @@ def run_items(sampler: Any, task: Any, records: Sequence[dict[str, Any]],
 def evaluate(sampler: Any, task: Any, records: Sequence[dict[str, Any]],
              prompts: Sequence[Sequence[int]], settings: EvalSettings, *,
              items_file: str | None = None, params: Any = None, progress: bool = False,
-             seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(figures, per-item results) of one benchmark."""
+             seed: int = 0, domain: str | None = None
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(figures, per-item results) of one benchmark (`domain`: behavior counts, see
+    `report.figures`)."""
     items = run_items(sampler, task, records, prompts, settings, items_file=items_file,
                       params=params, progress=progress)
-    return figures(items, seed=seed), items
+    return figures(items, seed=seed, domain=domain), items
 
 
 def answer_rate(items: Sequence[dict[str, Any]]) -> float:

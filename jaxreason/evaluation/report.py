@@ -41,9 +41,24 @@ def _figure(values: Sequence[float], seed: int) -> dict[str, float]:
             "ci_low": low, "ci_high": high}
 
 
-def figures(items: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
-    """The report figures of one benchmark's items (see the module docstring)."""
+def behavior_domain(task_name: str) -> str | None:
+    """The behavior classifier's domain for a task's completions (None: not classified)."""
+    return {"countdown": "countdown", "math": "math", "gsm8k": "math"}.get(task_name)
+
+
+def figures(items: Sequence[dict[str, Any]], seed: int = 0, domain: str | None = None
+            ) -> dict[str, Any]:
+    """The report figures of one benchmark's items (see the module docstring). With a
+    `domain` ("countdown" / "math"), `behaviors` holds the mean counts per response of the
+    four reasoning behaviors (`jaxreason.behaviors`) over the greedy completions (else the
+    samples)."""
     out: dict[str, Any] = {"num_items": len(items)}
+    if domain is not None:
+        from jaxreason import behaviors
+
+        texts = [it["greedy"]["completion"] for it in items if it.get("greedy")] or [
+            s["completion"] for it in items for s in it.get("samples", [])]
+        out["behaviors"] = behaviors.average(behaviors.count_many(texts, domain))
     greedy = [it["greedy"] for it in items if it.get("greedy") is not None]
     if greedy:
         out["greedy_accuracy"] = _figure([g["correct"] for g in greedy], seed)

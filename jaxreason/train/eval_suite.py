@@ -21,7 +21,7 @@ import jax
 
 from jaxreason.evaluation.benchmarks import get_benchmark
 from jaxreason.evaluation.harness import EvalSettings, answer_rate, evaluate as evaluate_items
-from jaxreason.evaluation.report import write_report
+from jaxreason.evaluation.report import behavior_domain, write_report
 from jaxreason.train.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,8 @@ def evaluate(config: Any, workdir: str) -> dict[str, Any]:
         figures, items = evaluate_items(
             sampler, task, records, prompts, settings,
             items_file=os.path.join(workdir, name, "items.jsonl"),
-            progress=bool(config.log.progress), seed=int(config.seed))
+            progress=bool(config.log.progress), seed=int(config.seed),
+            domain=behavior_domain(bench.task))
         figures["answer_rate"] = answer_rate(items)
         figures["settings"] = {k: v for k, v in s.items()}
         report[name] = figures

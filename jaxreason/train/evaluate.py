@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from jax.sharding import Mesh
 
 from jaxreason.evaluation.harness import EvalSettings, answer_rate, run_items
-from jaxreason.evaluation.report import figures, write_report
+from jaxreason.evaluation.report import behavior_domain, figures, write_report
 from jaxreason.model.config import ModelConfig
 from jaxreason.model.model import Model
 from jaxreason.prompting import PromptFormat, prompt_token_ids
@@ -72,7 +72,8 @@ class TaskEvaluator:
                              for it, g in zip(items[:8], greedy)]
         if directory is not None and jax.process_index() == 0:
             _write_items(os.path.join(directory, "items.jsonl"), items)
-            write_report(directory, {"held_out": figures(items)}, {"step": step})
+            write_report(directory, {"held_out": figures(
+                items, domain=behavior_domain(getattr(self.task, "name", "")))}, {"step": step})
         n = max(len(greedy), 1)
         return {
             "accuracy": sum(g["correct"] for g in greedy) / n,
