@@ -45,6 +45,26 @@ def best_of_n(generations: Generations, scorer: Scorer = mean_logprob, n: int | 
     return np.arange(generations.num_prompts) * per_prompt + np.argmax(scores, axis=1)
 
 
+def weighted_best_of_n(generations: Generations, answer: Callable[[Any], Hashable | None],
+                       scorer: Scorer = mean_logprob, n: int | None = None) -> np.ndarray:
+    """`[prompts]` row index of a sample carrying the answer with the largest total score
+    among each prompt's first `n` samples (scores summed over samples with the same answer;
+    ties: first seen): best-of-N that also rewards agreement. Scores are shifted to be
+    positive per prompt (log-prob scorers are negative)."""
+    per_prompt = generations.samples_per_prompt
+    n = per_prompt if n is None else n
+    scores = generations.by_prompt(np.asarray(scorer(generations), np.float64))[:, :n]
+    sources = generations.grades if generations.grades is not None else generations.texts
+    picks = []
+    for p in range(generations.num_prompts):
+        rows = range(p * per_prompt, p * per_prompt + n)
+        weights = scores[p] - scores[p].min() + 1e-6
+        answers = [answer(sources[r]) for r in rows]
+        winner = majority_vote(answers, list(weights))
+        picks.append(next((r for r, a in zip(rows, answers) if a == winner), rows[0]))
+    return np.asarray(picks)
+
+
 def self_consistency(generations: Generations, answer: Callable[[Any], Hashable | None],
                      n: int | None = None, weighted: bool = False) -> np.ndarray:
     """`[prompts]` row index of a sample carrying each prompt's majority answer among its first

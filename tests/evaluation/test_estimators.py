@@ -52,3 +52,22 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_problems():
     lo2, hi2 = bootstrap_ci(large, seed=1)
     assert lo2 <= large.mean() <= hi2 and (hi2 - lo2) < (hi - lo) / 5
     assert bootstrap_ci(small, seed=1) == (lo, hi)  # seeded
+
+
+def test_pass_at_k_matches_monte_carlo_subsets():
+    rng = np.random.default_rng(0)
+    n, c, k = 20, 3, 5
+    samples = np.array([True] * c + [False] * (n - c))
+    draws = [samples[rng.choice(n, k, replace=False)].any() for _ in range(20000)]
+    assert pass_at_k(n, c, k) == pytest.approx(np.mean(draws), abs=0.01)
+
+
+def test_bootstrap_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    covered = 0
+    trials = 300
+    for t in range(trials):
+        values = rng.random(60) < 0.3  # true mean 0.3
+        lo, hi = bootstrap_ci(values, num_resamples=500, seed=t)
+        covered += lo <= 0.3 <= hi
+    assert 0.88 <= covered / trials <= 0.99

@@ -54,3 +54,16 @@ def test_self_consistency_plain_and_weighted():
     # weights exp(mean logprob): 7 gets e^-.1 + e^-.2 > 5's e^-1 + e^-2
     np.testing.assert_array_equal(weighted, [1, 4])
     np.testing.assert_array_equal(self_consistency(g, extracted_answer, n=1), [0, 4])
+
+
+def test_weighted_best_of_n_sums_scores_per_answer():
+    from jaxreason.evaluation import weighted_best_of_n
+
+    g = batch()
+    scores = np.array([5.0, 3.0, 3.0, 0.0, 1.0, 9.0, 2.0, 0.0])
+    picks = weighted_best_of_n(g, extracted_answer, scorer=lambda _: scores)
+    # prompt 0: "5" = 5 + 0 (shifted: 5, 0) vs "7" = 3 + 3 -> 7 wins; prompt 1: None never
+    # votes, "9" = 1 + 2 beats "1" = 0
+    np.testing.assert_array_equal(picks, [1, 4])
+    np.testing.assert_array_equal(weighted_best_of_n(g, extracted_answer,
+                                                     scorer=lambda _: scores, n=1), [0, 4])
