@@ -3,7 +3,7 @@ model and benchmark: the report behind "which way of spending inference compute 
 
 From one batch of `max(ns)` samples per problem (so every N compares the same samples):
 best-of-N with the exact verifier (= pass@N, the coverage bound), best-of-N by the policy's
-mean log-prob, self-consistency (maj@N) and probability-weighted self-consistency, each at
+mean log-prob (and weighted: scores summed per answer), self-consistency (maj@N) and probability-weighted self-consistency, each at
 tokens = the mean total length of the first N samples. Then step beam search at each
 (width, branching) and adaptive self-consistency at each threshold, with their own token
 counts. `write_scaling_report` saves the data (JSON) and the curve (PNG).
@@ -22,7 +22,8 @@ from jaxreason.evaluation.estimators import pass_at_k
 from jaxreason.evaluation.step_search import (BeamSettings, adaptive_self_consistency,
                                               step_beam_search)
 from jaxreason.evaluation.test_time import (best_of_n, extracted_answer, mean_logprob, oracle,
-                                            picked_correct, self_consistency)
+                                            picked_correct, self_consistency,
+                                            weighted_best_of_n)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,8 @@ def scaling_curves(sampler: Any, task: Any, records: Sequence[Any],
     correct = out.by_prompt(out.correct)
     curves: dict[str, list[dict[str, float]]] = {
         "pass@N (oracle best-of-N)": [], "best-of-N (mean log-prob)": [],
-        "self-consistency": [], "weighted self-consistency": []}
+        "weighted best-of-N (mean log-prob)": [], "self-consistency": [],
+        "weighted self-consistency": []}
     for n in settings.ns:
         tokens = float(lengths[:, :n].sum(axis=1).mean())
         coverage = np.mean([pass_at_k(n_max, int(c.sum()), n) for c in correct])
@@ -74,6 +76,9 @@ def scaling_curves(sampler: Any, task: Any, records: Sequence[Any],
         curves["best-of-N (mean log-prob)"].append(
             {"n": n, "tokens": tokens,
              "accuracy": float(picked_correct(out, best_of_n(out, mean_logprob, n)).mean())})
+        curves["weighted best-of-N (mean log-prob)"].append(
+            {"n": n, "tokens": tokens, "accuracy": float(picked_correct(
+                out, weighted_best_of_n(out, extracted_answer, mean_logprob, n)).mean())})
         curves["self-consistency"].append(
             {"n": n, "tokens": tokens, "accuracy": float(picked_correct(
                 out, self_consistency(out, extracted_answer, n)).mean())})

@@ -123,7 +123,7 @@ def test_scaling_report_has_every_method_and_consistent_oracle(trained):
     assert (root / "scaling" / "scaling.png").stat().st_size > 1000
     assert summary["outputs"]["plot"].endswith("scaling.png")
     assert set(curves) == {"pass@N (oracle best-of-N)", "best-of-N (mean log-prob)",
-                           "self-consistency", "weighted self-consistency", "step beam search",
+                           "weighted best-of-N (mean log-prob)", "self-consistency", "weighted self-consistency", "step beam search",
                            "adaptive self-consistency"}
     oracle = curves["pass@N (oracle best-of-N)"]
     assert [p["n"] for p in oracle] == [1, 2, 4]
