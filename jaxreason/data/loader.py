@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxreason.data.rows import FirstFit, length_bucket, packed_rows, pad_examples
 from jaxreason.data.tokenize import ExampleFormat, TaskToSFT, Tokenize
+from jaxreason.prompting import RecordError
 
 
 class BatchIterDataset(grain.IterDataset):
@@ -51,6 +52,9 @@ class BatchIterDataset(grain.IterDataset):
                 f"packing={self.packing})")
 
 
+_MAX_SKIPPED_IN_A_ROW = 1000  # then the data cannot train anything: a clear error
+
+
 class _BatchIterator(grain.DatasetIterator):  # grain's public iterator base class
     def __init__(self, parent: grain.DatasetIterator, spec: BatchIterDataset) -> None:
         super().__init__(parent)
@@ -63,18 +67,25 @@ class _BatchIterator(grain.DatasetIterator):  # grain's public iterator base cla
         """Next example (held back ones first), or None at the end of the parent."""
         if self._held:
             return self._held.pop(0)
-        if self._exhausted:
-            return None
-        state = self._parent.get_state()
-        try:
-            example = next(self._parent)
-        except StopIteration:
-            self._exhausted = True
-            return None
-        if not example["loss_weights"][1:].any():  # nothing to learn (e.g. truncated prompt)
+        skipped_in_a_row = 0
+        while not self._exhausted:
+            state = self._parent.get_state()
+            try:
+                example = next(self._parent)
+            except StopIteration:
+                self._exhausted = True
+                break
+            if example["loss_weights"][1:].any():
+                return state, example
+            # nothing to learn (e.g. the prompt alone fills data.max_length)
             self._skipped += 1
-            return self._take()
-        return state, example
+            skipped_in_a_row += 1
+            if skipped_in_a_row >= _MAX_SKIPPED_IN_A_ROW:
+                raise RecordError(
+                    f"data.max_length: {skipped_in_a_row} examples in a row have no loss token "
+                    f"left after truncation to {self._spec.max_length} positions (prompts "
+                    f"longer than the budget?); raise data.max_length")
+        return None
 
     def __next__(self) -> dict[str, np.ndarray]:
         spec = self._spec

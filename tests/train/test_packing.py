@@ -155,3 +155,18 @@ def test_examples_left_without_loss_tokens_are_skipped_and_counted(tokenizer):
     skipped = sum(int(b["num_skipped"]) for b in batches)
     assert kept >= 1 and kept + skipped == 7
     assert all(b["loss_mask"].sum() > 0 for b in batches)
+
+
+def test_data_whose_prompts_fill_the_budget_is_a_clear_error_not_a_recursion():
+    """Every example truncated to no loss token: one error naming data.max_length."""
+    import pytest
+
+    from jaxreason.data.loader import BatchIterDataset
+    import grain
+
+    examples = [{"tokens": np.arange(9, dtype=np.int32), "loss_weights": np.zeros(9, bool),
+                 "example_id": i, "truncated": True} for i in range(3000)]
+    dataset = BatchIterDataset(grain.MapDataset.source(examples).to_iter_dataset(), rows=2,
+                               max_length=8, packing=True)
+    with pytest.raises(ValueError, match="data.max_length"):
+        next(iter(dataset))
