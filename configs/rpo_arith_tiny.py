@@ -3,7 +3,7 @@ format) by SFT, then improves itself for 3 iterations of sample -> pair -> DPO +
 
 Stages: `records` writes the generated problems (train / held-out); `sft` trains the tiny
 model from scratch on the reference solutions, stopping early enough to leave room for
-improvement; then 3 times: `pairs` samples N=8 solutions of each of 384 training problems from
+improvement; then 3 times: `pairs` samples N=8 solutions (temperature 0.8) of each of 256 training problems from
 the current model, grades them (an answer without `####` is a loser) and keeps up to K=4
 distinct (correct, wrong) pairs per problem; `dpo` trains on those pairs from the current model
 with it as the frozen reference (beta 0.1, alpha 1) and grades the 300 held-out problems.
@@ -70,9 +70,9 @@ def get_config(arm: str = "rpo"):
 
     c.stages.pairs = ConfigDict({
         "data": {"generator": None, "train": "stage:records.train"},
-        "sample": {"num_prompts": 384, "max_new_tokens": 64, "max_prompt_tokens": 96,
+        "sample": {"num_prompts": 256, "max_new_tokens": 64, "max_prompt_tokens": 96,
                    "batch_size": 128, "grading_workers": 0},
-        "pairs": {"n": 8, "k": 4, "temperatures": "1.0", "require_format": True}})
+        "pairs": {"n": 8, "k": 4, "temperatures": "0.8", "require_format": True}})
 
     c.stages.dpo = ConfigDict({
         "trainer": "dpo",

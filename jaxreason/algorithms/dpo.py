@@ -159,6 +159,8 @@ class DPO(Algorithm):
                               f"{os.path.join(ctx.workdir, REFERENCE_FILE)} is missing or was "
                               f"computed for other pairs; the starting weights are gone, so "
                               f"start over in a new --workdir")
+        log.info("dpo: computing the reference log-probs of %d pairs (one forward pass of the "
+                 "starting weights)", len(self.pairs))
         self.ref = reference_logprobs(state.params, ctx.model_config, ctx.mesh, self.pairs,
                                       rows=self.rows, length=int(ctx.config.data.max_length),
                                       packing=bool(ctx.config.data.packing),
