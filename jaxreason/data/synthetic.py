@@ -55,6 +55,7 @@ Generator = Callable[[Mapping[str, Any], int], tuple[list[Record], list[Record]]
 GENERATORS: Registry[Generator] = Registry("data generator")
 GENERATORS.register("countdown", countdown_split)
 GENERATORS.register("arithmetic", "jaxreason.data.arithmetic:arithmetic_split")  # GSM8K format
+GENERATORS.register("countdown_srl", "jaxreason.data.srl_steps:countdown_srl_split")  # SRL steps
 
 
 def generate(name: str, options: Mapping[str, Any], seed: int) -> tuple[list[Record],

@@ -1,6 +1,6 @@
 """Tasks: prompt formatting, answer extraction and safe grading per dataset family. No JAX.
 
-    task = jaxreason.tasks.get("math")                 # or "gsm8k", "countdown", "arc"
+    task = jaxreason.tasks.get("math")                 # or "gsm8k", "countdown", "arc", "srl"
     task = jaxreason.tasks.get("countdown", reward="astro")   # +1 / -1
     grade = task.grade(record, completion)             # Grade(reward, correct, extracted, reason)
     grades = grade_batch(task, records, completions, item_timeout_s=10, total_timeout_s=120)
@@ -17,6 +17,7 @@ from jaxreason.tasks.countdown import CountdownTask
 from jaxreason.tasks.countdown_solver import Solution, generate_instances, solve
 from jaxreason.tasks.gsm8k import GSM8KTask
 from jaxreason.tasks.math_task import MathTask
+from jaxreason.tasks.srl import SRLTask
 
 __all__ = [
     "ArcTask",
@@ -26,6 +27,7 @@ __all__ = [
     "GradingPool",
     "MathTask",
     "RewardConfig",
+    "SRLTask",
     "Solution",
     "Task",
     "Verdict",
