@@ -153,6 +153,20 @@ def get_config() -> ConfigDict:
     c.pairs.temperatures = "1.0"  # temperature per iteration, comma-separated (last repeats)
     c.pairs.require_format = True  # a winner needs a well-formed answer (unparseable: loser)
 
+    c.srl = ConfigDict()  # data stage "srl_steps": SRL step instances (docs/srl.md)
+    c.srl.trajectories = placeholder(str)  # expert trajectories file (else data.train records)
+    c.srl.source = "trajectories"  # trajectories | countdown (solver steps of {nums, target})
+    c.srl.parser = "auto"  # solution text -> steps: auto|numbered|step|bold|blank|lines
+    c.srl.solution_field = "solution"  # record field of a solution text (when no "steps")
+    c.srl.k_start = 2  # first target step k (1-based); 2: the first step is always context
+    c.srl.k_end = 0  # last target step (<= 0: counted from N, 0 = N)
+    c.srl.val_fraction = 0.1  # validation share, split by whole trajectory
+    c.srl.sft_mix = False  # also write sft.jsonl: step + end-to-end reference completions
+
+    c.hard_split = ConfigDict()  # data stage "hard_split": records the model never solves
+    c.hard_split.max_correct = 0  # hard: at most this many of sample.n samples correct
+    c.hard_split.held_out_fraction = 0.25  # share of hard records set aside for evaluation
+
     c.pipeline = ConfigDict()  # trainer "pipeline": stages run in order (docs/pipelines.md)
     c.pipeline.stages = "sft,grpo"  # stages in order; "(a,b)x3" repeats a group 3 times
     c.pipeline.inherit_model = True  # start from the latest model exported by an earlier stage

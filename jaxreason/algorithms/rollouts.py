@@ -146,4 +146,8 @@ class RolloutCollector:
         }
         if first.correct is not None:
             out["accuracy"] = float(first.correct.mean())
+        if first.grades is not None:  # task grades: format rate, reward of well-formed ones
+            ok = np.array([bool(grade.format_ok) for grade in first.grades])
+            out["format_ok_fraction"] = float(ok.mean())
+            out["reward_mean_format_ok"] = float(first.rewards[ok].mean()) if ok.any() else 0.0
         return out

@@ -25,6 +25,8 @@ TRAINERS.register("sample", "jaxreason.train.data_stages:sample")
 TRAINERS.register("pairs", "jaxreason.train.preference_data:pairs")  # Iterative RPO pairs
 TRAINERS.register("evaluate", "jaxreason.train.eval_suite:evaluate")  # a benchmark suite
 TRAINERS.register("scaling", "jaxreason.train.eval_suite:scaling")  # test-time scaling curves
+TRAINERS.register("srl_steps", "jaxreason.train.srl_data:srl_steps")  # SRL step instances
+TRAINERS.register("hard_split", "jaxreason.train.srl_data:hard_split")  # pass@n = 0 records
 
 
 def register_trainer(name: str, target: str | Trainer) -> None:
