@@ -167,6 +167,36 @@ def get_config() -> ConfigDict:
     c.hard_split.max_correct = 0  # hard: at most this many of sample.n samples correct
     c.hard_split.held_out_fraction = 0.25  # share of hard records set aside for evaluation
 
+    c.search = ConfigDict()  # data stage "search": step-level MCTS (jaxreason/search, docs/astro.md)
+    c.search.task = placeholder(str)  # task that formats prompts and grades (default: data.task)
+    c.search.reward = "astro"  # reward preset of terminals and rollouts (+1 / -1)
+    c.search.k = 4  # candidate steps sampled per expansion (distinct ones become children)
+    c.search.rollouts = 4  # M full rollouts per new node; its value R is their mean reward
+    c.search.iterations = 16  # selections per tree
+    c.search.max_depth = 4  # steps at most (a node this deep is terminal)
+    c.search.c_puct = 1.0  # PUCT exploration weight
+    c.search.delimiter = "\n"  # step stop strings, separated by "|" ("\n\n" for math)
+    c.search.max_step_tokens = 32  # token budget of one step
+    c.search.max_rollout_tokens = 128  # token budget of one rollout
+    c.search.temperature = 1.0  # sampling of steps and rollouts
+    c.search.top_p = 1.0  # nucleus sampling (1: off)
+    c.search.num_problems = 0  # search the first N training records (0: all)
+    c.search.batch_size = 64  # problems searched together (one resumable unit)
+    c.search.max_leaves_per_call = 0  # leaves per device call (0: all; 1: one at a time)
+    c.search.grading_workers = placeholder(int)  # grading processes (0: in this process)
+    c.search.grading_timeout_s = 10.0  # per-completion grading time limit
+
+    c.clone = ConfigDict()  # data stage "clone": trees -> ASTRO and Direct SFT records
+    c.clone.trees = placeholder(str)  # tree file ("stage:search.trees")
+    c.clone.num_direct = 1  # traces with k = 0 per tree
+    c.clone.num_search = 3  # traces with k drawn from clone.ks per tree
+    c.clone.ks = "0,1,2"  # incorrect branches per search trace (lowered to what a tree has)
+    c.clone.positive_q = placeholder(float)  # Q above which a step gets a positive reflection
+
+    c.step_data = ConfigDict()  # data stage "step_data": Countdown warm-up steps + tokenizer
+    c.step_data.random_share = 0.5  # share of warm-up solutions that are random legal steps
+    c.step_data.num_warmup = 0  # warm-up records from the first N training records (0: all)
+
     c.pipeline = ConfigDict()  # trainer "pipeline": stages run in order (docs/pipelines.md)
     c.pipeline.stages = "sft,grpo"  # stages in order; "(a,b)x3" repeats a group 3 times
     c.pipeline.inherit_model = True  # start from the latest model exported by an earlier stage

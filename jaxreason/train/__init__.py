@@ -25,6 +25,9 @@ TRAINERS.register("sample", "jaxreason.train.data_stages:sample")
 TRAINERS.register("pairs", "jaxreason.train.preference_data:pairs")  # Iterative RPO pairs
 TRAINERS.register("evaluate", "jaxreason.train.eval_suite:evaluate")  # a benchmark suite
 TRAINERS.register("scaling", "jaxreason.train.eval_suite:scaling")  # test-time scaling curves
+TRAINERS.register("step_data", "jaxreason.search.stages:step_data")  # ASTRO data stages
+TRAINERS.register("search", "jaxreason.search.stages:search")
+TRAINERS.register("clone", "jaxreason.search.stages:clone")
 TRAINERS.register("srl_steps", "jaxreason.train.srl_data:srl_steps")  # SRL step instances
 TRAINERS.register("hard_split", "jaxreason.train.srl_data:hard_split")  # pass@n = 0 records
 
