@@ -4,9 +4,12 @@ Both train the same architecture on the same random batch with AdamW and global-
 jaxreason runs its jitted step (chunked log-probs, fp32 master weights, `--dtype` compute); the
 peer runs `LlamaForCausalLM` forward + cross-entropy + backward + `clip_grad_norm_` +
 `torch.optim.AdamW.step`, eager, in float32 (autocast to bf16 on CUDA with `--dtype
-bfloat16`). Each runs in its own process; the median step time of `--steps` timed steps is
-reported (robust to other work on the machine). Prints a table, the jaxreason/PyTorch ratio,
-MFU where the chip's bf16 peak is known, and as the last line one JSON object.
+bfloat16`). Each runs in its own process (neither inherits the other's thread pool); after
+both have warmed up, their timed steps alternate one by one (jax, torch, jax, ...) with the
+other process idle, so load from other work on a shared machine hits both sides alike. The
+median step time of `--steps` timed steps is reported, with the machine's load average.
+Prints a table, the jaxreason/PyTorch ratio, MFU where the chip's bf16 peak is known, and as
+the last line one JSON object.
 
     python bench/train.py                                   # CPU, llama-small shape
     python bench/train.py --model llama-3.2-1b --dtype bfloat16 --seq 2048 --batch 8 --no-peer
@@ -22,6 +25,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -38,7 +42,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=8, help="rows per step")
     p.add_argument("--seq", type=int, default=256, help="positions per row")
     p.add_argument("--steps", type=int, default=10,
-                   help="timed steps after 2 warm-up steps (the median step time is reported)")
+                   help="timed steps of each side after 2 warm-up steps, alternating between "
+                        "the sides (the median step time is reported)")
     p.add_argument("--remat", default="none", help="remat policy (none | full | dots | ...)")
     p.add_argument("--scan", action="store_true", help="scan over layers")
     p.add_argument("--chunk", type=int, default=512, help="log-prob chunk size")
@@ -77,7 +82,8 @@ def random_batch(config, rows: int, length: int, seed: int = 0) -> dict:
             "loss_mask": np.ones((rows, length), np.float32)}
 
 
-def bench_jax(config, batch: dict, args: argparse.Namespace) -> dict:
+def setup_jax(config, batch: dict, args: argparse.Namespace) -> dict:
+    """The compiled, warmed-up step (`step() -> loss`) and facts about the run."""
     import jax
     import optax
 
@@ -96,24 +102,22 @@ def bench_jax(config, batch: dict, args: argparse.Namespace) -> dict:
     step = make_train_step(lambda p, b: loss(p, batch=b), optimizer, schedule, mesh=mesh,
                            state_shardings=train_state.state_shardings(config, optimizer, mesh))
     global_batch = parallel.host_local_to_global(batch, mesh)
-    t0 = time.perf_counter()
-    state, metrics = step(state, global_batch)
-    jax.block_until_ready(metrics)
-    compile_s = time.perf_counter() - t0
-    state, metrics = step(state, global_batch)
-    jax.block_until_ready(metrics)
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        state, metrics = step(state, global_batch)
+    holder = {"state": state}
+
+    def run_step() -> float:
+        holder["state"], metrics = step(holder["state"], global_batch)
         jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - t0)
-    return {"step_s": statistics.median(times), "first_step_s": compile_s,
-            "loss": float(metrics["loss"]),
+        return float(metrics["loss"])
+
+    t0 = time.perf_counter()
+    run_step()
+    compile_s = time.perf_counter() - t0
+    run_step()
+    return {"step": run_step, "first_step_s": compile_s,
             "device": jax.devices()[0].device_kind, "num_devices": jax.device_count()}
 
 
-def bench_torch(config, batch: dict, args: argparse.Namespace) -> dict | None:
+def setup_torch(config, batch: dict, args: argparse.Namespace) -> dict | None:
     try:
         import torch
         import transformers
@@ -154,32 +158,96 @@ def bench_torch(config, batch: dict, args: argparse.Namespace) -> dict | None:
         if device == "cuda":
             torch.cuda.synchronize()
 
-    step(), step()
-    sync()
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
+    def run_step() -> float:
         loss = step()
         sync()
-        times.append(time.perf_counter() - t0)
-    return {"step_s": statistics.median(times), "loss": loss,
+        return loss
+
+    run_step(), run_step()
+    return {"step": run_step,
             "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}
 
 
-def run_worker(kind: str) -> dict | None:
-    """Each implementation runs in its own process, so neither inherits the other's threads
-    (XLA's and PyTorch's thread pools on the same cores slow each other down)."""
-    argv = [a for a in sys.argv[1:] if not a.startswith("--worker")]
-    env = dict(os.environ)
-    if kind == "jax" and parse_args().threads == 1:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                            "intra_op_parallelism_threads=1").strip()
-    out = subprocess.run([sys.executable, __file__, *argv, f"--worker={kind}"],
-                         capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        sys.exit(f"error: the {kind} run failed:\n{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result or None
+def serve_worker(setup: dict | None) -> None:
+    """Worker side of the lock-step protocol: print `ready`, then for every `step` line on
+    stdin run one step and print its seconds; on `done` print one JSON object of the run."""
+    if setup is None:
+        print(json.dumps(None), flush=True)
+        return
+    run_step = setup.pop("step")
+    print("ready", flush=True)
+    times, loss = [], float("nan")
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        t0 = time.perf_counter()
+        loss = run_step()
+        times.append(time.perf_counter() - t0)
+        print(times[-1], flush=True)
+    print(json.dumps({**setup, "step_s": statistics.median(times), "loss": loss}), flush=True)
+
+
+class Worker:
+    """One implementation in its own process (neither inherits the other's threads: XLA's and
+    PyTorch's thread pools on the same cores slow each other down), driven step by step."""
+
+    def __init__(self, kind: str, threads: int | None = None):
+        self.kind = kind
+        argv = [a for a in sys.argv[1:] if not a.startswith("--worker")]
+        if threads is not None:
+            argv = [a for a in argv if not a.startswith("--threads")] + [f"--threads={threads}"]
+        env = dict(os.environ)
+        if kind == "jax" and parse_args().threads == 1:
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1").strip()
+        self.stderr = tempfile.TemporaryFile("w+")  # a file: a full pipe would block it
+        self.proc = subprocess.Popen([sys.executable, __file__, *argv, f"--worker={kind}"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.stderr, text=True, env=env)
+        self.result: dict | None = None
+        first = self._line()
+        if first != "ready":  # the peer is unavailable (null) or the run failed
+            self._finish(first)
+
+    def _line(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.stderr.seek(0)
+            sys.exit(f"error: the {self.kind} run failed:\n{self.stderr.read()[-3000:]}")
+        return line.strip()
+
+    def _finish(self, line: str) -> None:
+        self.result = json.loads(line) or None
+        self.proc.communicate()
+        self.proc = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None
+
+    def step(self) -> float:
+        self.proc.stdin.write("step\n")
+        self.proc.stdin.flush()
+        return float(self._line())
+
+    def done(self) -> dict | None:
+        if self.running:
+            self.proc.stdin.write("done\n")
+            self.proc.stdin.flush()
+            self._finish(self._line())
+        return self.result
+
+
+def run_workers(kinds: list[tuple[str, int | None]], steps: int) -> list[dict | None]:
+    """Start and warm up each (kind, threads) worker in turn, then alternate their steps."""
+    workers = [Worker(kind, threads) for kind, threads in kinds]
+    live = [w for w in workers if w.running]
+    for _ in range(steps):
+        for w in live:
+            time.sleep(0.2)  # let the other side's idle threads go to sleep
+            w.step()
+    return [w.done() for w in workers]
 
 
 def main() -> None:
@@ -187,28 +255,41 @@ def main() -> None:
     config = model_config(args)
     if args.worker:
         batch = random_batch(config, args.batch, args.seq)
-        bench = bench_jax if args.worker == "jax" else bench_torch
-        print(json.dumps(bench(config, batch, args)))
+        setup = setup_jax if args.worker == "jax" else setup_torch
+        serve_worker(setup(config, batch, args))
         return
     from jaxreason.train.metrics import mfu, peak_flops
 
     tokens = args.batch * args.seq
     flops_per_token = config.flops_per_token(args.seq)
-    ours = run_worker("jax")
-    peer = None if args.no_peer else run_worker("torch")
+    # On a shared CPU, torch's OpenMP threads can run far slower than one thread (they spin
+    # waiting for each other when other work holds the cores): the peer runs with all cores
+    # and with one thread, and gets the faster.
+    peer_threads = [None]
+    if not args.no_peer and not args.threads and (os.cpu_count() or 1) > 1:
+        peer_threads = [None, 1]
+    kinds = [("jax", None)] + ([] if args.no_peer else [("torch", t) for t in peer_threads])
+    ours, *peers = run_workers(kinds, args.steps)
+    peers = [(t, p) for t, p in zip(peer_threads, peers) if p]
+    peer_threads_used, peer = min(peers, key=lambda tp: tp[1]["step_s"]) if peers else (None,
+                                                                                          None)
+    load = os.getloadavg()
 
-    rows = [("jaxreason", ours)] + ([("pytorch+transformers", peer)] if peer else [])
+    rows = [("jaxreason", ours)] + [(f"pytorch, {t or os.cpu_count()} thread(s)", p)
+                                    for t, p in peers]
     print(f"model {args.model}: {config.num_params / 1e6:.1f}M params, {config.num_layers} "
           f"layers, hidden {config.hidden_size}, vocab {config.vocab_size}; batch {args.batch} x "
           f"{args.seq}, compute {args.dtype}, device {ours['device']} x {ours['num_devices']}, "
-          f"threads {args.threads or 'all'}")
+          f"threads {args.threads or 'all'}; load average {load[0]:.1f} (1 min), "
+          f"{load[1]:.1f} (5 min) on {os.cpu_count()} cores")
     print(f"{'implementation':<22}{'step ms':>10}{'tokens/s':>12}{'TFLOP/s':>10}{'MFU':>8}"
           f"{'loss':>9}")
     figures: dict = {"model": args.model, "params_m": round(config.num_params / 1e6, 2),
                      "batch": args.batch, "seq": args.seq, "dtype": args.dtype,
                      "threads": args.threads or os.cpu_count(),
                      "device": ours["device"], "num_devices": ours["num_devices"],
-                     "first_step_s": round(ours["first_step_s"], 2)}
+                     "first_step_s": round(ours["first_step_s"], 2),
+                     "load_avg_1m": round(load[0], 2), "cpu_count": os.cpu_count()}
     for name, r in rows:
         tps = tokens / r["step_s"]
         tflops = flops_per_token * tps / 1e12
@@ -216,11 +297,16 @@ def main() -> None:
                 r["device"])
         print(f"{name:<22}{r['step_s'] * 1e3:>10.1f}{tps:>12.0f}{tflops:>10.3f}"
               f"{(f'{100 * u:.1f}%' if u is not None else 'n/a'):>8}{r['loss']:>9.4f}")
+        if name != "jaxreason" and r is not peer:
+            continue
         key = "jax" if name == "jaxreason" else "torch"
         figures[f"{key}_tokens_per_s"] = round(tps, 1)
         figures[f"{key}_step_ms"] = round(r["step_s"] * 1e3, 2)
         figures[f"{key}_mfu"] = None if u is None else round(u, 4)
+    for t, p in peers:
+        figures[f"torch_threads_{t or figures['threads']}_step_ms"] = round(p["step_s"] * 1e3, 2)
     if peer:
+        figures["torch_threads"] = peer_threads_used or figures["threads"]
         ratio = peer["step_s"] / ours["step_s"]
         figures["speedup_vs_torch"] = round(ratio, 3)
         print(f"jaxreason / PyTorch tokens/s: {ratio:.2f}x")
