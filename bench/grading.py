@@ -4,7 +4,8 @@
 
 Completions are half correct and half wrong, built from the real data in ../shared/data when it
 is there (gold solutions vs other problems' solutions; Countdown solver answers vs perturbed
-ones; ARC reference answers vs other letters), else from synthetic records. "single" is
+ones; ARC reference answers vs other letters; SRL expert steps vs edited ones, after a think
+block, for Countdown steps and ~500-character steps), else from synthetic records. "single" is
 `task.grade` in a loop in this process (MATH still sends pairs that need symbolic algebra to
 one worker, as `task.grade` always does); "pool" is `grade_batch` over a started pool of
 `--workers` processes. The last line printed is one JSON object with all figures.
@@ -97,7 +98,33 @@ def _arc_items(n: int, rng: random.Random) -> tuple[list[dict], list[str], str]:
     return records, completions, source
 
 
+def _srl_items(n: int, rng: random.Random, long_steps: bool = False) -> tuple[list[dict], list[str], str]:
+    """SRL step instances: Countdown solver steps (short), or ~500-character prose steps (the
+    length of a math solution step; difflib's autojunk is active above 200); half the actions
+    are the expert step, half an edited one, all after a think block."""
+    from jaxreason.data.srl_steps import countdown_trajectory, step_instances
+
+    records = []
+    for record in generate_instances(max(1, n // 2), seed=0, num_numbers=(3, 4)):
+        records += step_instances(countdown_trajectory(record), k_start=1)
+    if long_steps:
+        words = "we substitute the value into the equation so that both sides agree and".split()
+        for record in records:
+            record["target_step"] = " ".join(rng.choice(words) for _ in range(90))
+    records = _sample(records, n, rng)
+    completions = []
+    for i, record in enumerate(records):
+        action = record["target_step"]
+        if i % 2:
+            cut = rng.randrange(len(action))
+            action = action[:cut] + "7" + action[cut + 1:]
+        completions.append(f"<think>\nwhich pair next? {' '.join(record['previous_steps'])}\n</think>\n{action}")
+    return records, completions, "Countdown solver steps" if not long_steps else "~500-char steps"
+
+
 BUILDERS = {"math": _math_items, "gsm8k": _gsm8k_items, "countdown": _countdown_items, "arc": _arc_items}
+BUILDERS["srl"] = _srl_items  # step similarity (SRL), short Countdown steps and long steps
+BUILDERS["srl_long"] = lambda n, rng: _srl_items(n, rng, long_steps=True)
 
 
 def main() -> None:
@@ -111,7 +138,7 @@ def main() -> None:
     with GradingPool(args.workers) as pool:
         pool.map(abs, [(-1,)] * (2 * args.workers))  # start the workers outside the timings
         for name, build in BUILDERS.items():
-            task = get(name)
+            task = get(name.split("_")[0])
             records, completions, source = build(args.n, random.Random(0))
             task.grade(records[0], completions[1])  # start the symbolic worker (MATH)
             start = time.perf_counter()

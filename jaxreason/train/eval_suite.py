@@ -160,6 +160,11 @@ def evaluate(config: Any, workdir: str) -> dict[str, Any]:
     return summary
 
 
+# a pipeline stage that writes a report and exports no model (so a later stage keeps the
+# latest model trained before it)
+evaluate.outputs = ("report",)  # type: ignore[attr-defined]
+
+
 def _headline(report: dict[str, Any]) -> dict[str, float]:
     """One accuracy per benchmark (greedy, else pass@1), plus their mean as `accuracy`."""
     out = {}

@@ -6,8 +6,8 @@
   `srl.parser`; or, with `srl.source = "countdown"`, from Countdown records `{nums, target}`
   (`data.train`, or the `data.generator` train split) through the solver. Writes
   `trajectories.jsonl`, `steps.jsonl`, `steps_val.jsonl`, `problems.jsonl` /
-  `problems_val.jsonl` (the Countdown records of each side, for outcome-reward stages on the
-  same problems; empty for other sources) and `sft.jsonl` (with `srl.sft_mix`: SFT records
+  `problems_val.jsonl` (each side's problems for outcome-reward stages on the same problems:
+  Countdown records, or `{id, problem, answer}` with the final answer) and `sft.jsonl` (with `srl.sft_mix`: SFT records
   `{prompt, completion}` of every train step instance with the SRL task's reference
   completion, plus, for Countdown, each train problem with the Countdown task's reference
   solution; empty otherwise).
@@ -88,6 +88,15 @@ def sft_records(config: Any, trajectories: list[dict[str, Any]],
     return out
 
 
+def problem_record(trajectory: dict[str, Any], countdown: bool) -> dict[str, Any]:
+    """The end-to-end problem of a trajectory, for outcome-reward stages: the Countdown record
+    `{nums, target}`, else `{id, problem, answer}` (the math task's fields)."""
+    if countdown:
+        return dict(trajectory["meta"])
+    return {"id": trajectory["id"], "problem": trajectory["problem"],
+            "answer": trajectory.get("final_answer")}
+
+
 def srl_steps(config: Any, workdir: str) -> dict[str, Any]:
     """Write SRL step instances (train / validation by trajectory); see the module docstring."""
     done = data_stages.finished(workdir)
@@ -114,10 +123,10 @@ def srl_steps(config: Any, workdir: str) -> dict[str, Any]:
                                 [{**t, "split": "val"} for t in val])
         data_stages.write_jsonl(outputs["steps"], instances)
         data_stages.write_jsonl(outputs["steps_val"], val_instances)
-        data_stages.write_jsonl(outputs["problems"], [t["meta"] for t in train] if countdown
-                                else [])
-        data_stages.write_jsonl(outputs["problems_val"], [t["meta"] for t in val] if countdown
-                                else [])
+        data_stages.write_jsonl(outputs["problems"], [problem_record(t, countdown)
+                                                      for t in train])
+        data_stages.write_jsonl(outputs["problems_val"], [problem_record(t, countdown)
+                                                          for t in val])
         data_stages.write_jsonl(outputs["sft"], sft_records(config, train, instances)
                                 if s.sft_mix else [])
     summary = {"status": "completed", "outputs": outputs,
