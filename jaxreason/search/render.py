@@ -164,7 +164,8 @@ def trace_graph(parsed: ParsedTrace) -> Graph:
         kind = {"positive": "correct", "negative": "incorrect"}.get(s.verdict or "", "step")
         nodes.append({"id": s.id, "parent": s.parent, "label": s.text, "value": None,
                       "kind": kind, "info": f"step {s.id}" + (f", verdict {s.verdict}"
-                                                              if s.verdict else "")})
+                                                              if s.verdict else "")
+                      + (", answer restated" if s.restatement else "")})
     return Graph(nodes, list(parsed.edges))
 
 
@@ -194,7 +195,7 @@ def to_dot(graph: Graph, title: str = "tree") -> str:
     lines = [f"digraph {q(title)} {{", "  node [shape=box, style=\"rounded,filled\", "
              "fontname=\"Helvetica\", fontsize=10];"]
     for n in graph.nodes:
-        label = _short(n["label"], 40) + (f"\\n{n['info']}" if n["info"] else "")
+        label = _short(n["label"], 40) + (f"\n{n['info']}" if n["info"] else "")
         width = 3 if n["kind"] in ("correct", "incorrect") else 1
         lines.append(f"  n{n['id']} [label={q(label)}, fillcolor={q(_color(n['value']))}, "
                      f"color={q(_BORDER[n['kind']])}, penwidth={width}];")

@@ -262,7 +262,10 @@ def search(config: Any, workdir: str) -> dict[str, Any]:
                                       devices=jax.local_devices())
             model = load_pretrained(config.model.path, dtype=config.model.dtype,
                                     param_dtype=config.model.param_dtype, mesh=mesh)
-            sampler = Sampler(model, tokenizer)
+            # few batch shapes (powers of 4): every new shape is a compile
+            most = size * settings.k
+            buckets = sorted({4 ** i for i in range(12) if 4 ** i < most} | {most})
+            sampler = Sampler(model, tokenizer, batch_buckets=buckets)
         trees = [Tree(id=i, record=records[i], prompt=list(prompts[i])) for i in batches[b]]
 
         def on_finish(tree: Tree) -> None:
@@ -331,6 +334,10 @@ def clone(config: Any, workdir: str) -> dict[str, Any]:
     chat = bool(config.data.chat)
     astro, direct, counts = curate(trees, task, settings,
                                    prompt_fn=lambda record: task.prompt(record, chat=chat))
+    if not astro:
+        raise ConfigError(f"clone.trees: none of the {len(trees)} trees in {c.trees} has a "
+                          f"correct terminal; search more (search.iterations, search.k) or "
+                          f"start from a stronger policy")
     os.makedirs(workdir, exist_ok=True)
     outputs = {"astro": os.path.join(workdir, "astro.jsonl"),
                "direct": os.path.join(workdir, "direct.jsonl")}
