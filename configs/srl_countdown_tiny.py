@@ -42,7 +42,8 @@ def _grpo(task: str, train: str, model: str, eval_data: str, *, reward: str | No
           max_new_tokens: int, eval_new_tokens: int) -> ConfigDict:
     return ConfigDict({
         "trainer": "grpo",
-        "model": {"path": model},
+        "model": {"path": model, "preset": None},  # the stage's own start model
+        "tokenizer": {"train_vocab_size": 0},
         "data": {"generator": None, "train": train, "task": task},
         "grpo": {"task": task, "reward": reward, "prompts_per_step": 8, "group_size": 8,
                  "max_prompt_tokens": 224, "max_new_tokens": max_new_tokens,
@@ -59,7 +60,8 @@ def _grpo(task: str, train: str, model: str, eval_data: str, *, reward: str | No
 
 
 def _evaluate(model: str) -> ConfigDict:
-    return ConfigDict({"trainer": "evaluate", "model": {"path": model},
+    return ConfigDict({"trainer": "evaluate", "model": {"path": model, "preset": None},
+                       "tokenizer": {"train_vocab_size": 0},
                        "suite": {"countdown_test": {"path": "stage:hard.held_out"}}})
 
 
