@@ -31,15 +31,21 @@ from common import emit_json, print_table  # noqa: E402
 PAIRS_PER_STEP, PROMPT_TOKENS, RESPONSE_TOKENS = 16, 64, 64
 
 
-def make_pairs(count: int, seed: int = 0) -> list[dict[str, str]]:
-    """Pairs of space-separated numbers below 100 (one BPE token each in the bench tokenizer)."""
+def make_pairs(tokenizer_dir: str, count: int, seed: int = 0) -> list[dict[str, str]]:
+    """Pairs of space-separated numbers, each exactly one token of the bench tokenizer (so
+    both frameworks see PROMPT_TOKENS + RESPONSE_TOKENS (+ EOS) tokens per sequence)."""
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    words = [f" {i}" for i in range(1000)
+             if len(tokenizer(f" {i}", add_special_tokens=False)["input_ids"]) == 1]
     rng = random.Random(seed)
 
-    def words(n: int) -> str:
-        return "".join(f" {rng.randint(0, 99)}" for _ in range(n))
+    def text(n: int) -> str:
+        return "".join(rng.choice(words) for _ in range(n))
 
-    return [{"prompt": words(PROMPT_TOKENS), "chosen": words(RESPONSE_TOKENS),
-             "rejected": words(RESPONSE_TOKENS)} for _ in range(count)]
+    return [{"prompt": text(PROMPT_TOKENS), "chosen": text(RESPONSE_TOKENS),
+             "rejected": text(RESPONSE_TOKENS)} for _ in range(count)]
 
 
 def run_jaxreason(model_dir: str, tokenizer_dir: str, pairs: list[dict[str, str]], steps: int,
@@ -93,9 +99,9 @@ def main() -> None:
     from grpo import build_model
     from trl_dpo_peer import run_trl_dpo
 
-    pairs = make_pairs(PAIRS_PER_STEP * (args.steps + 1))
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, tokenizer_dir, _ = build_model(tmp)
+        pairs = make_pairs(tokenizer_dir, PAIRS_PER_STEP * (args.steps + 1))
         ours = run_jaxreason(model_dir, tokenizer_dir, pairs, args.steps, tmp)
         theirs = run_trl_dpo(model_dir, tokenizer_dir, pairs, pairs_per_step=PAIRS_PER_STEP,
                              steps=args.steps - 1, warmup_steps=1,
