@@ -43,7 +43,10 @@ def _records(stage_dir: str, kind: str) -> list[dict[str, Any]]:
 
 
 def _window(records: list[dict[str, Any]], key: str, first: bool, n: int = 5) -> float | None:
-    values = [r[key] for r in records if key in r]
+    """Mean of `key` over the first / last n steps that have it (the reward of well-formed
+    completions only over steps that had some)."""
+    values = [r[key] for r in records if key in r and not (
+        key == "reward_mean_format_ok" and r.get("format_ok_fraction", 1.0) == 0.0)]
     values = values[:n] if first else values[-n:]
     return sum(values) / len(values) if values else None
 
@@ -82,13 +85,13 @@ def arm_summary(workdir: str, arm: str) -> dict[str, Any]:
 
 def report(workdir: str) -> dict[str, Any]:
     hard = _read_json(os.path.join(workdir, "hard", "summary.json")) or {}
-    config = _read_json(os.path.join(workdir, "sft", "config.json"))
     seed = None
-    for candidate in (os.path.join(workdir, "pipeline.json"),):
-        data = _read_json(candidate)
-        if data and "seed" in data:
-            seed = data["seed"]
-    return {"workdir": workdir, "seed": seed if seed is not None else (config or {}).get("seed"),
+    for arm in ARMS:  # the evaluation reports record the run's seed
+        meta = (_read_json(os.path.join(workdir, f"eval_{arm}", "report.json")) or {}).get("meta")
+        if meta and "seed" in meta:
+            seed = meta["seed"]
+            break
+    return {"workdir": workdir, "seed": seed,
             "hard": {k: v for k, v in hard.items() if k not in ("outputs", "status")},
             "arms": {arm: arm_summary(workdir, arm) for arm in ARMS}}
 
