@@ -231,3 +231,20 @@ def test_search_stage_writes_valid_trees_and_a_restart_gives_the_same(tmp_path, 
     assert again["expansions"] < full["expansions"]
     # finished: a third call only reads the summary
     assert stages.search(search_config(tiny_model_dir), str(workdir)) == again
+
+    # two processes (simulated one after the other): each searches its own batches and
+    # writes its own tree file; process 0 merges them into the same trees
+    import jax
+
+    from jaxreason.train import data_stages
+
+    shared = tmp_path / "two_hosts"
+    monkeypatch.setattr(stages, "_sync", lambda name: None)
+    monkeypatch.setattr(data_stages, "_sync", lambda name: None)
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    for process in (1, 0):
+        monkeypatch.setattr(jax, "process_index", lambda p=process: p)
+        stages.search(search_config(tiny_model_dir), str(shared))
+    ids = {p: [t["id"] for t in read_trees(str(shared / f"trees.p00{p}.jsonl"))] for p in (0, 1)}
+    assert sorted(ids[0]) == [0, 1, 4, 5] and sorted(ids[1]) == [2, 3]
+    assert read_trees(str(shared / "trees.jsonl")) == trees
