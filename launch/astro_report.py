@@ -6,7 +6,8 @@ Reads `search/summary.json` (tree figures), `clone/summary.json` (records per ar
 model stage's `eval/step_*/items.jsonl` (greedy held-out completions): accuracy, backtracks
 per answer (the fixed "Let's go back to where we ..." / "Let's restart ..." sentences, and
 the `jaxreason.behaviors` backtracking count), mean completion tokens; and per GRPO stage
-the Pearson correlation between backtracks per answer and accuracy across its checkpoints.
+the Pearson correlation between backtracks per answer and accuracy across its checkpoints
+(the SFT model it starts from, `sft_<arm>` for `grpo_<arm>`, counts as step 0).
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def report(workdir: str) -> dict:
         if info.get("trainer") not in ("sft", "grpo"):
             continue
         points = stage_points(info.get("dir") or os.path.join(workdir, name))
+        start = out["stages"].get(name.replace("grpo_", "sft_", 1), {}).get("final")
+        if info.get("trainer") == "grpo" and start and not any(p["step"] == 0 for p in points):
+            points = [{**start, "step": 0}] + points  # the SFT model GRPO starts from
         entry = {"trainer": info.get("trainer"), "points": points}
         if points:
             entry["final"] = points[-1]
