@@ -5,7 +5,8 @@ pairs for the next `dpo` stage.
    with the task: this is the `sample` stage (`data_stages.sample`, run into `<workdir>/samples`
    with `sample.n = pairs.n` and this iteration's temperature), so sampling resumes batch by
    batch and grading is the one the evaluator uses.
-2. Per prompt: winners are the distinct correct completions (with `pairs.require_format`, only
+2. Per prompt (empty completions are left out and counted: a pair needs two responses):
+   winners are the distinct correct completions (with `pairs.require_format`, only
    those whose answer is in the task's format: an unparseable answer is a loser even when a
    lenient extractor finds the right number); losers are the distinct others.
 3. Up to `pairs.k` (winner, loser) pairs per prompt, drawn without replacement from all
@@ -15,7 +16,7 @@ pairs for the next `dpo` stage.
 Output `pairs` (`pairs.jsonl`: prompt, chosen, rejected, prompt_index, iteration,
 chosen_truncated, rejected_truncated) and `samples` (the graded samples). The summary has
 num_prompts, num_samples, sample_accuracy, num_pairs, prompts_with_pairs, all_correct_prompts,
-all_wrong_prompts, no_pair_share, temperature.
+all_wrong_prompts, empty_completions, no_pair_share, temperature.
 """
 
 from __future__ import annotations
@@ -54,11 +55,14 @@ def build_pairs(lines: Sequence[dict[str, Any]], *, k: int, seed: int, iteration
     for line in lines:
         by_prompt.setdefault(int(line["prompt_index"]), []).append(line)
     pairs: list[dict[str, Any]] = []
-    all_correct = all_wrong = with_pairs = 0
+    all_correct = all_wrong = with_pairs = empty = 0
     for index in sorted(by_prompt):
         winners: dict[str, dict[str, Any]] = {}
         losers: dict[str, dict[str, Any]] = {}
         for line in by_prompt[index]:
+            if not line["completion"].strip():  # nothing to train on (a pair file forbids it)
+                empty += 1
+                continue
             wins = bool(line["correct"]) and (not require_format or line.get("format_ok") is
                                               not False)
             (winners if wins else losers).setdefault(line["completion"], line)
@@ -84,7 +88,7 @@ def build_pairs(lines: Sequence[dict[str, Any]], *, k: int, seed: int, iteration
              "sample_accuracy": float(np.mean([bool(x["correct"]) for x in lines]))
              if lines else 0.0,
              "prompts_with_pairs": with_pairs, "all_correct_prompts": all_correct,
-             "all_wrong_prompts": all_wrong,
+             "all_wrong_prompts": all_wrong, "empty_completions": empty,
              "no_pair_share": (prompts - with_pairs) / prompts if prompts else 0.0}
     return pairs, stats
 

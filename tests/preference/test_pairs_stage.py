@@ -21,7 +21,8 @@ LINES = (
     # prompt 2: all wrong -> no pair
     + [_line(2, "e", False), _line(2, "f", False)]
     # prompt 3: the right number without the format is a loser
-    + [_line(3, "g", True), _line(3, "h", True, format_ok=False)])
+    + [_line(3, "g", True), _line(3, "h", True, format_ok=False), _line(3, "", False),
+       _line(3, "  ", False)])
 
 
 def test_pairs_are_distinct_capped_and_without_replacement():
@@ -33,6 +34,7 @@ def test_pairs_are_distinct_capped_and_without_replacement():
     assert stats["num_pairs"] == 5 and stats["prompts_with_pairs"] == 2
     assert stats["all_correct_prompts"] == 1 and stats["all_wrong_prompts"] == 1
     assert stats["no_pair_share"] == 0.5
+    assert stats["empty_completions"] == 2  # never a response of a pair
     truncated = [p for p in pairs if p["rejected"] == "z"]
     assert all(p["rejected_truncated"] and not p["chosen_truncated"] for p in truncated)
     # k above the number of combinations takes all of them, each once
