@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--delimiter", default=" ")
     parser.add_argument("--max-step-tokens", type=int, default=16)
     parser.add_argument("--max-rollout-tokens", type=int, default=32)
+    parser.add_argument("--leaves-per-call", default="",
+                        help="also run these leaves-per-call sizes on --trees trees (e.g. 8,16)")
     args = parser.parse_args()
 
     import jax
@@ -121,6 +123,12 @@ def main() -> None:
     _, single, t_single = _run(task, sampler, one, args.baseline_trees)
     rate_b = batched.expansions / t_batched
     rate_s = single.expansions / t_single
+    chunked = []
+    for size in [int(x) for x in args.leaves_per_call.split(",") if x.strip()]:
+        mode = MCTSSettings(**{**settings.__dict__, "max_leaves_per_call": size})
+        _, st, t = _run(task, sampler, mode, args.trees)
+        chunked.append([f"{size} leaves per call", args.trees, st.expansions, st.expand_calls,
+                        t, st.expansions / t, st.expand_s, st.rollout_s, st.grade_s + st.host_s])
 
     leaves = [(t, n.id) for t in trees for n in t.nodes if n.parent is not None][: args.trees]
     prefixes = [t.prompt + t.path_tokens(i) for t, i in leaves]
@@ -134,7 +142,7 @@ def main() -> None:
     rows = [["batched", args.trees, batched.expansions, batched.expand_calls, t_batched,
              rate_b, batched.expand_s, batched.rollout_s, batched.grade_s + batched.host_s],
             ["one leaf per call", args.baseline_trees, single.expansions, single.expand_calls,
-             t_single, rate_s, single.expand_s, single.rollout_s, single.grade_s + single.host_s]]
+             t_single, rate_s, single.expand_s, single.rollout_s, single.grade_s + single.host_s]] + chunked
     print_table(f"MCTS on {jax.devices()[0].platform} (k={args.k}, M={args.rollouts}, "
                 f"{args.iterations} iterations)",
                 ["mode", "trees", "expansions", "step calls", "seconds", "expansions/s",
@@ -150,7 +158,8 @@ def main() -> None:
                "speedup": rate_b / rate_s, "prefill_share_step": sp / sf,
                "prefill_share_rollout": rp / rf, "trees": args.trees,
                "baseline_trees": args.baseline_trees, "k": args.k, "rollouts": args.rollouts,
-               "iterations": args.iterations, "model": args.model or "random llama-tiny d128x4"})
+               "iterations": args.iterations, "model": args.model or "random llama-tiny d128x4",
+               "chunked": {row[0]: row[5] for row in chunked}})
 
 
 if __name__ == "__main__":
