@@ -35,7 +35,10 @@ def _model_stage(**sections) -> ConfigDict:
     return stage
 
 
-def get_config():
+def get_config(variant: str = ""):
+    """variant "from_model": skip the warm-up and start from an existing Countdown SFT model
+    (`--config.model.path=<its export>`, e.g. the `sft` stage of configs/countdown_tiny.py,
+    whose steps sit between <think> lines: search depth 6)."""
     c = sft_countdown_tiny.get_config()
     c.trainer = "pipeline"
     c.seed = 0
@@ -97,4 +100,21 @@ def get_config():
                    "weight_decay": 0.0},
             checkpoint={"every": 10},
             eval={"data": HELD_OUT, "every": 10})
+    if variant == "from_model":
+        c.pipeline.stages = ("step_data,search,clone,sft_astro,sft_direct,grpo_astro,"
+                             "grpo_direct")
+        c.model.preset = None
+        c.tokenizer.train_vocab_size = 0  # the model's own tokenizer
+        c.model.path = "/checkpoints/countdown_tiny/sft/export"  # set on the command line
+        del c.stages["warmup"]
+        c.search.max_depth = 6  # <think>, two steps, </think>, <answer>
+        c.eval.max_new_tokens = 256
+        c.data.max_length = 640
+        for arm in ("astro", "direct"):
+            # both arms from the given model (not from the other arm's export)
+            del c.stages[f"sft_{arm}"]["model"]
+            c.stages[f"sft_{arm}"].pipeline = ConfigDict({"inherit_model": False})
+            c.stages[f"grpo_{arm}"].grpo.max_new_tokens = 256
+    elif variant:
+        raise ValueError(f"unknown variant {variant!r} (known: from_model)")
     return c

@@ -141,6 +141,8 @@ def describe_step(text: str, task: Any) -> str:
     'computed 44 + 19 = 63'; math 'wrote "<the step's first words>"'."""
     text = " ".join(_clean(text).split())
     if task_domain(task) == "countdown":
+        if not re.search(r"\d", text):  # a tag line such as "<think>"
+            return "started"
         return f"computed {text.rstrip('.')}"
     words = text.split(" ")
     short = " ".join(words[:12]) + (" ..." if len(words) > 12 else "")

@@ -74,6 +74,9 @@ def _norm(text: str) -> str:
 def resolve_target(description: str, candidates: Sequence[ParsedStep]) -> int:
     """The id of the candidate step whose text best matches the description (0: none)."""
     want = _norm(description)
+    if want == "started":  # Countdown's description of a tag line such as "<think>"
+        tags = [s for s in candidates if not re.search(r"\d", s.text)]
+        return tags[0].id if tags else 0
     best, best_score = 0, -1.0
     for step in candidates:
         have = _norm(step.text)

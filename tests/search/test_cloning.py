@@ -136,3 +136,18 @@ def test_curate_gives_both_arms_the_same_examples():
         assert TASK.grade(d["record"], d["completion"]).correct
         assert behaviors.ASTRO_REFLECTION not in d["completion"]
         assert a["prompt"] == TASK.prompt(tree["record"])
+
+
+def test_tag_line_targets_read_as_started_and_parse_back():
+    tree = countdown_tree()
+    for n in tree["nodes"]:  # put a "<think>" line between the root and its children
+        if n["parent"] is not None:
+            n["depth"] += 1
+            n["parent"] = 100 if n["parent"] == 0 else n["parent"]
+    tree["nodes"].insert(1, {"id": 100, "parent": 0, "text": "<think>\n", "depth": 1,
+                             "visits": 9, "value": 0.1, "rollout_reward": 0.1,
+                             "terminal": False, "answer": None, "correct": None})
+    ids = [100, 11, 1, 3, 6]  # wrong answer right after <think>: back to <think>
+    text = render_trace(tree, ids, TASK)
+    assert "Let's go back to where we started." in text
+    assert sequence_matches_tree(tree, ids, parse_trace(text, TASK))
