@@ -1,19 +1,21 @@
 """Iterative RPO on a CPU: a tiny Llama learns synthetic arithmetic word problems (GSM8K
 format) by SFT, then improves itself for 3 iterations of sample -> pair -> DPO + NLL.
 
-Stages: `records` writes the generated problems (train / held-out); `sft` trains the tiny
-model from scratch on the reference solutions, stopping early enough to leave room for
-improvement; then 3 times: `pairs` samples N=8 solutions (temperature 0.8) of each of 256 training problems from
-the current model, grades them (an answer without `####` is a loser) and keeps up to K=4
-distinct (correct, wrong) pairs per problem; `dpo` trains on those pairs from the current model
-with it as the frozen reference (beta 0.1, alpha 1) and grades the 300 held-out problems.
+Stages: `records` writes the generated problems (12,000 train / 300 held-out); `sft` trains the
+tiny model (4 layers, hidden 128, 1024-token BPE) from scratch on the reference solutions,
+stopping early to leave room for improvement; then 3 times: `pairs` samples N=8 solutions
+(temperature 0.8) of each of 256 training problems from the current model, grades them (an
+answer without `####` is a loser) and keeps up to K=4 distinct (correct, wrong) pairs per
+problem; `dpo` trains 2 epochs on those pairs from the current model, which is also the frozen
+reference (beta 0.1, alpha 1), and grades the 300 held-out problems greedily.
 
 Two arms (`--config=configs/rpo_arith_tiny.py:<arm>`):
 - `rpo` (default): DPO + NLL, alpha = 1 (the Iterative RPO loss);
 - `dpo_only`: alpha = 0 (plain DPO), everything else equal.
 
 One command for both arms, the second reusing the first's records and SFT model (finished
-stages are skipped, their outputs read from their summary.json):
+stages are skipped, their outputs read from their summary.json); results and the exact runs
+behind them: docs/methods_rpo.md.
 
     W=/tmp/rpo_arith; python launch/train.py --config=configs/rpo_arith_tiny.py \
       --workdir=$W/rpo && mkdir -p $W/dpo_only && cp -r $W/rpo/records $W/rpo/sft \

@@ -14,7 +14,8 @@ on 1K held-out training questions and retraining with them; we train a fixed 5,0
 
     python launch/train.py --config=configs/rpo_gsm8k_llama2_70b.py --workdir=/runs/rpo70b \
         --config.model.path=/mnt/models/Llama-2-70b-chat-hf \
-        --config.data.train=/mnt/data/gsm8k/train.jsonl --config.eval.data=/mnt/data/gsm8k/test.jsonl
+        --config.data.train=/mnt/data/gsm8k/train.jsonl \
+        --config.eval.data=/mnt/data/gsm8k/test.jsonl
 
 On a multi-host pod add `--config.distributed.auto=True` (every host runs the same command).
 """
