@@ -64,7 +64,13 @@ def _stages(config):
     from jaxreason.train import pipeline
     runs = pipeline.parse_stages(config.pipeline.stages)
     pipeline.validate(config, runs)
-    stages = [pipeline.stage_config(config, run, None) for run in runs]
+    stages = []
+    for run in runs:
+        stage = pipeline.stage_config(config, run, None)
+        # as the pipeline does once references resolve: a stage naming its own model drops
+        # the recipe's preset and uses that model's tokenizer
+        pipeline._use_model_tokenizer(stage, pipeline._overrides(config, run.name))
+        stages.append(stage)
     return [(stage.trainer, stage) for stage in stages]
 
 
