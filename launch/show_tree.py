@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="step separator: a line (countdown) or a blank line (math)")
     args = parser.parse_args(argv)
     obj, number = _line(args.file, args.index)
-    if isinstance(obj, dict) and "nodes" in obj:
+    nodes = obj.get("nodes") if isinstance(obj, dict) else None
+    if isinstance(nodes, list) and nodes and isinstance(nodes[0], dict):  # a tree line
         validate_tree(obj, args.file, number)
         graph = tree_graph(obj)
         title = f"tree {obj['id']} ({os.path.basename(args.file)}:{number})"

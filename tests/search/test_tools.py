@@ -45,8 +45,8 @@ def test_show_tree_writes_html_and_dot(tmp_path):
     write_trees(str(trees), [tree, {**tree, "id": 8}])
     task = tasks.get("countdown")
     records = tmp_path / "astro.jsonl"
-    records.write_text(json.dumps({"record": tree["record"], "completion": render_trace(
-        tree, linearize(tree, 2, 0), task)}) + "\n")
+    records.write_text(json.dumps({"record": tree["record"], "nodes": [1, 2], "completion":
+                                   render_trace(tree, linearize(tree, 2, 0), task)}) + "\n")
     script = str(ROOT / "launch" / "show_tree.py")
     for args, expect in [([str(trees), "--index", "1", "--out", str(tmp_path / "t.html")],
                           "13 nodes"),
