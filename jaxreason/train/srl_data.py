@@ -6,9 +6,10 @@
   `srl.parser`; or, with `srl.source = "countdown"`, from Countdown records `{nums, target}`
   (`data.train`, or the `data.generator` train split) through the solver. Writes
   `trajectories.jsonl`, `steps.jsonl`, `steps_val.jsonl`, `problems.jsonl` /
-  `problems_val.jsonl` (each side's problems for outcome-reward stages on the same problems:
-  Countdown records, or `{id, problem, answer}` with the final answer) and `sft.jsonl` (with `srl.sft_mix`: SFT records
-  `{prompt, completion}` of every train step instance with the SRL task's reference
+  `problems_val.jsonl` (each side's problems for outcome-reward stages on the same
+  problems: Countdown records, or `{id, problem, answer}` with the final answer) and
+  `sft.jsonl` (with `srl.sft_mix`: SFT records `{prompt, completion}` of every train step
+  instance with the SRL task's reference
   completion, plus, for Countdown, each train problem with the Countdown task's reference
   solution; empty otherwise).
 - `hard_split`: samples `sample.n` completions of every `data.train` record from the current
