@@ -149,6 +149,20 @@ def describe_step(text: str, task: Any) -> str:
     return f'wrote "{short}"'
 
 
+def _target_description(nodes: dict[Any, dict[str, Any]], target: Any, task: Any) -> str:
+    """Countdown tag lines say nothing: "<think>" reads "started", a closing tag is described
+    by the nearest ancestor step that computed something."""
+    if task_domain(task) == "countdown":
+        node = nodes[target]
+        while node["parent"] is not None and not re.search(r"\d", node["text"]) \
+                and "<think>" not in node["text"]:
+            node = nodes[node["parent"]]
+        if node["parent"] is None:
+            return "started"
+        return describe_step(node["text"], task)
+    return describe_step(nodes[target]["text"], task)
+
+
 def answer_line(answer: str, task: Any) -> str:
     if task_domain(task) == "countdown":
         return f"<answer> {answer} </answer>"
@@ -168,7 +182,7 @@ def render_trace(tree: dict[str, Any], node_ids: Sequence[Any], task: Any, *,
         if position in jumps and position > 0:
             target = jumps[position]
             back = (phrases.restart if target == root else
-                    phrases.backtrack.format(step=describe_step(nodes[target]["text"], task)))
+                    phrases.backtrack.format(step=_target_description(nodes, target, task)))
             pieces.append(f"{phrases.reflection} {phrases.negative} {back}")
         pieces.append(_clean(nodes[i]["text"]))
         last = position == len(node_ids) - 1

@@ -151,3 +151,17 @@ def test_tag_line_targets_read_as_started_and_parse_back():
     text = render_trace(tree, ids, TASK)
     assert "Let's go back to where we started." in text
     assert sequence_matches_tree(tree, ids, parse_trace(text, TASK))
+
+
+def test_a_closing_tag_target_is_described_by_its_last_computed_step():
+    tree = countdown_tree()
+    # node 3 ("8 * 2 = 16") -> a "</think>" line (200) -> the answers 6, 7 and 12
+    tree["nodes"].append({"id": 200, "parent": 3, "text": "</think>\n", "depth": 3,
+                          "visits": 3, "value": 0.5, "rollout_reward": 0.5, "terminal": False,
+                          "answer": None, "correct": None})
+    for n in tree["nodes"]:
+        if n["id"] in (6, 7, 12):
+            n["parent"], n["depth"] = 200, 4
+    text = render_trace(tree, [1, 3, 200, 7, 6], TASK)
+    assert "Let's go back to where we computed 8 * 2 = 16." in text
+    assert len(backtracks(tree, [1, 3, 200, 7, 6])) == 1
