@@ -18,14 +18,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_family_is_registered_by_name():
-    assert tasks.names() == ["arc", "countdown", "gsm8k", "math"]
+    assert tasks.names() == ["arc", "countdown", "gsm8k", "math", "srl"]
     for name in tasks.names():
         task = get(name)
         assert isinstance(task, Task) and task.name == name
 
 
 def test_unknown_names_and_options_are_errors_that_list_the_choices():
-    with pytest.raises(KeyError, match="registered tasks: \\['arc', 'countdown', 'gsm8k', 'math'\\]"):
+    with pytest.raises(KeyError, match="registered tasks: \\['arc', 'countdown', 'gsm8k', 'math', 'srl'\\]"):
         get("mmlu")
     with pytest.raises(TypeError, match="no option\\(s\\) \\['lenient'\\]"):
         get("math", lenient=True)
