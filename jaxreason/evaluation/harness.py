@@ -62,7 +62,7 @@ def _completion(generations: Any, row: int) -> dict[str, Any]:
             "mean_logprob": float(raw.mean()) if length else 0.0}
 
 
-def _read_finished(path: str, batch_size: int) -> dict[int, list[dict[str, Any]]]:
+def _read_finished(path: str) -> dict[int, list[dict[str, Any]]]:
     """Finished batches of an items file (a partial last batch, from a kill, is dropped)."""
     batches: dict[int, list[dict[str, Any]]] = {}
     if not os.path.exists(path):
@@ -93,7 +93,7 @@ def run_items(sampler: Any, task: Any, records: Sequence[dict[str, Any]],
         raise ValueError(f"{len(records)} records but {len(prompts)} prompts")
     size = settings.batch_size
     num_batches = -(-len(records) // size)
-    finished = _read_finished(items_file, size) if items_file else {}
+    finished = _read_finished(items_file) if items_file else {}
     expected = {b: min(size, len(records) - b * size) for b in range(num_batches)}
     finished = {b: v for b, v in finished.items() if len(v) == expected.get(b, -1)}
     if items_file:  # rewrite without partial batches, then append

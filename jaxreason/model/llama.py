@@ -410,8 +410,8 @@ def _stacked(x: Any) -> jax.Array:
 def _like(template: Any, layers: Any) -> Any:
     """Per-layer arrays (a list, or a stacked array from scan) in the layout of `template`."""
     if isinstance(template, (tuple, list)):
-        return tuple(layers) if isinstance(layers, (tuple, list)) else tuple(layers)
-    return layers if not isinstance(layers, (tuple, list)) else jnp.stack(layers)
+        return tuple(layers)  # a list, or a stacked array split along its layer axis
+    return jnp.stack(layers) if isinstance(layers, (tuple, list)) else layers
 
 
 def lm_head(params: Params, config: ModelConfig, hidden: jax.Array) -> jax.Array:

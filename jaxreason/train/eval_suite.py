@@ -109,9 +109,23 @@ def benchmark_settings(config: Any, name: str) -> tuple[Any, dict[str, Any]]:
     return bench, settings
 
 
+def benchmark_items(bench: Any, settings: dict[str, Any], tokenizer: Any
+                    ) -> tuple[Any, list[dict[str, Any]], list[list[int]]]:
+    """(task, records, prompt token ids) of a benchmark's file, at most `num_items` of them,
+    rendered plain or with the chat template as its settings say."""
+    from jaxreason.prompting import PromptFormat, prompt_token_ids
+
+    task = bench.make_task()
+    records = task.load_records(settings["path"])
+    if settings["num_items"] and settings["num_items"] > 0:
+        records = records[: settings["num_items"]]
+    fmt = PromptFormat(chat=bool(settings["chat"]))
+    prompts = [prompt_token_ids(task.prompt(r, chat=fmt.chat), tokenizer, fmt) for r in records]
+    return task, records, prompts
+
+
 def evaluate(config: Any, workdir: str) -> dict[str, Any]:
     """Run the suite; returns {status, eval: {benchmark: figures}, outputs: {report: path}}."""
-    from jaxreason.prompting import PromptFormat, prompt_token_ids
     from jaxreason.sampling import Sampler
     from jaxreason.train import build
 
@@ -126,13 +140,7 @@ def evaluate(config: Any, workdir: str) -> dict[str, Any]:
     sampler = Sampler(model, tokenizer)
     report: dict[str, Any] = {}
     for name, bench, s in resolved:
-        task = bench.make_task()
-        records = task.load_records(s["path"])
-        if s["num_items"] and s["num_items"] > 0:
-            records = records[: s["num_items"]]
-        fmt = PromptFormat(chat=bool(s["chat"]))
-        prompts = [prompt_token_ids(task.prompt(r, chat=fmt.chat), tokenizer, fmt)
-                   for r in records]
+        task, records, prompts = benchmark_items(bench, s, tokenizer)
         settings = EvalSettings(greedy=bool(s["greedy"]), n=int(s["n"]),
                                 temperature=float(s["temperature"]), top_p=float(s["top_p"]),
                                 max_new_tokens=int(s["max_new_tokens"]),
@@ -189,7 +197,6 @@ def scaling(config: Any, workdir: str) -> dict[str, Any]:
     `<workdir>/scaling.json` and `scaling.png`."""
     from jaxreason.evaluation.scaling import (ScalingSettings, scaling_curves,
                                               write_scaling_report)
-    from jaxreason.prompting import PromptFormat, prompt_token_ids
     from jaxreason.sampling import Sampler
     from jaxreason.train import build
 
@@ -198,12 +205,7 @@ def scaling(config: Any, workdir: str) -> dict[str, Any]:
     build.setup_distributed(config)
     mesh = build.build_mesh(config)
     model, tokenizer = load_model(config, mesh)
-    task = bench.make_task()
-    records = task.load_records(s["path"])
-    if s["num_items"] and s["num_items"] > 0:
-        records = records[: s["num_items"]]
-    fmt = PromptFormat(chat=bool(s["chat"]))
-    prompts = [prompt_token_ids(task.prompt(r, chat=fmt.chat), tokenizer, fmt) for r in records]
+    task, records, prompts = benchmark_items(bench, s, tokenizer)
     sc = config.scaling
     settings = ScalingSettings(
         ns=tuple(int(x) for x in str(sc.ns).split(",")), temperature=float(s["temperature"]),
