@@ -185,7 +185,7 @@ def _split_raw(part: str) -> list[str]:
     """Top-level comma / semicolon split of a raw answer, keeping the raw text of each item."""
     items, depth, current = [], 0, []
     index = 0
-    text = part.replace("{,}", "").replace(",\\!", "")
+    text = re.sub(r",\s*\\!\s*", "", part.replace("{,}", ""))
     while index < len(text):
         char = text[index]
         if char == "\\" and index + 1 < len(text):

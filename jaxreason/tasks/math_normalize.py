@@ -42,8 +42,9 @@ _LHS_THOUSANDS = re.compile(
 _CHOICE_LETTER = re.compile(r"\(([A-Za-z])\)")
 # "\\frac" with two backslashes (a doubly escaped source text) before a command name.
 _DOUBLED_BACKSLASH = re.compile(r"\\\\(?=[a-zA-Z])")
-# Thousands separators written for LaTeX: "10,\\!000", "10{,}000" (a space may follow).
-_THIN_SPACE_COMMA = re.compile(r"(?<=\d),\\!\s*(?=\d)")
+# Thousands separators written for LaTeX: "10,\\!000", "10{,}000", "111, \\! 111" (spaces may
+# surround the negative thin space; without it, "81, 256" is a list).
+_THIN_SPACE_COMMA = re.compile(r"(?<=\d),\s*\\!\s*(?=\d)")
 # A mixed number written with a space: "4 4/9", "-2 1/2".
 _MIXED_PLAIN = re.compile(r"(-?)(\d{1,20})\s+(\d{1,20})/(\d{1,20})")
 _MATRIX_ENV = re.compile(r"\\(begin|end)\{(?:pmatrix|bmatrix|Bmatrix|matrix|smallmatrix)\}")

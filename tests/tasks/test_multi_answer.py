@@ -201,3 +201,19 @@ def test_fuzzed_multi_box_text_never_raises(pieces):
         grade = task.grade(record, text)
         assert not grade.reason.startswith("grader_error"), grade
     cheap_equal(text, text[::-1])
+
+
+@pytest.mark.parametrize("gold, prediction, correct", [
+    # MATH test/prealgebra/1418: one number written with spaces around the negative thin space.
+    ("111, \\! 111, \\! 111", "111,111,111", True),
+    ("111, \\! 111, \\! 111", "111111111", True),
+    ("111, \\! 111, \\! 111", "111", False),
+    # MATH train/intermediate_algebra/1463: "81, 256" lists two solutions, in either order.
+    ("81, 256", "256, 81", True),
+    ("81, 256", "81256", False),
+    ("81, 256", "81", False),
+])
+def test_a_comma_is_a_thousands_separator_only_with_a_thin_space_or_no_space(gold, prediction, correct):
+    record = {"problem": "p", "solution": f"So $x = \\boxed{{{gold}}}$."}
+    grade = get("math").grade(record, f"The answer is $\\boxed{{{prediction}}}$.")
+    assert grade.correct is correct, grade

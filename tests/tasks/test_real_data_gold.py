@@ -70,8 +70,11 @@ _INT = r"-?\d+"
 
 def plain_value(answer: str) -> Fraction | None:
     """A gold answer that is just a number: `12`, `-3`, `0.25`, `1,000`, `\\frac{3}{4}`,
-    `-\\dfrac{1}{2}`, `\\frac34`. Anything else (units, expressions, text) is None."""
-    s = re.sub(r"\\[!,;: ]", "", answer).replace("{,}", "").replace(" ", "")
+    `-\\dfrac{1}{2}`, `\\frac34`, `111, \\! 111`. Anything else (units, expressions, text) is None."""
+    s = re.sub(r"\s*\\[!,;: ]\s*", "", answer).replace("{,}", "")
+    if re.search(r",\s", s):  # "81, 256" lists two answers; "111, \\! 111" is one number
+        return None
+    s = s.replace(" ", "")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+", s):
         s = s.replace(",", "")
