@@ -15,6 +15,12 @@ import os
 from typing import Any, Mapping
 
 SUPPORTED_ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
+# The same decoder under a scalar head (value / reward models, `model/value_head.py`): their
+# config.json reads into the same ModelConfig (the head is not part of it).
+HEAD_ARCHITECTURES = {"LlamaForTokenClassification": "llama",
+                      "Qwen2ForTokenClassification": "qwen2",
+                      "LlamaForSequenceClassification": "llama",
+                      "Qwen2ForSequenceClassification": "qwen2"}
 SUPPORTED_ROPE_TYPES = ("default", "linear", "llama3")
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -149,8 +155,8 @@ def config_from_hf_dict(d: Mapping[str, Any], *, source: str = "config.json",
     model_type = d.get("model_type")
     arch = None
     for name in archs:
-        if name in SUPPORTED_ARCHITECTURES:
-            arch = SUPPORTED_ARCHITECTURES[name]
+        if name in SUPPORTED_ARCHITECTURES or name in HEAD_ARCHITECTURES:
+            arch = {**SUPPORTED_ARCHITECTURES, **HEAD_ARCHITECTURES}[name]
     if arch is None and not archs and model_type in ("llama", "qwen2"):
         arch = model_type
     if arch is None:
@@ -274,10 +280,30 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def preset_names() -> list[str]:
+    """Tiny architectures (PRESETS) and real ones (`architectures.ARCHITECTURES`)."""
+    from jaxreason.model.architectures import ARCHITECTURES
+
+    return sorted(PRESETS) + sorted(ARCHITECTURES)
+
+
+def is_real_architecture(name: str) -> bool:
+    """Whether preset `name` is a released model's architecture (it has its own vocabulary
+    and special tokens, which a tokenizer must not override)."""
+    from jaxreason.model.architectures import ARCHITECTURES
+
+    return name in ARCHITECTURES
+
+
 def preset_config(name: str, **overrides: Any) -> ModelConfig:
-    """A named small architecture (see PRESETS) with field overrides."""
+    """A named architecture with field overrides: a tiny one (see PRESETS) or a released
+    model's (`jaxreason.model.architectures`, read like its config.json)."""
+    if is_real_architecture(name):
+        from jaxreason.model.architectures import ARCHITECTURES
+
+        return config_from_hf_dict(ARCHITECTURES[name], source=f"preset {name}", **overrides)
     if name not in PRESETS:
-        raise ConfigError(f"model preset {name!r} is unknown; known: {sorted(PRESETS)}")
+        raise ConfigError(f"model preset {name!r} is unknown; known: {preset_names()}")
     fields = dict(PRESETS[name])
     fields.update(overrides)
     return ModelConfig(**fields)

@@ -93,17 +93,21 @@ def _hf_shape(our_shape: tuple[int, ...], kind: str) -> tuple[int, ...]:
 
 
 def load_params(directory: str, config: ModelConfig,
-                shardings: Params | None = None) -> Params:
+                shardings: Params | None = None, *, skip: tuple[str, ...] = (),
+                extra_prefixes: tuple[str, ...] = ()) -> Params:
     """Read the checkpoint in `directory` into our parameter tree.
 
     `shardings` (same tree as the params; default: the first device) decides where each tensor
     goes; every device reads only its own slice. Values are cast to `config.param_dtype`.
+    `skip`: top-level parameters not to read (a value model's backbone has no "lm_head");
+    `extra_prefixes`: HF tensor names that belong to a head read elsewhere ("score.").
     """
     files = safetensors_io.index_files(directory)
     tensors = safetensors_io.open_checkpoint(files)
     dtype = jnp.dtype(config.param_dtype)
-    shapes = param_shapes(config)
-    expected = set(hf_tensor_names(config))
+    shapes = {k: v for k, v in param_shapes(config).items() if k not in skip}
+    skipped = {_TOP_TABLE[k][0] for k in skip if k in _TOP_TABLE}
+    expected = set(hf_tensor_names(config)) - skipped
     missing = sorted(expected - set(tensors))
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
@@ -111,7 +115,8 @@ def load_params(directory: str, config: ModelConfig,
                               f"config ({config.architecture}, {config.num_layers} layers, "
                               f"tie_word_embeddings={config.tie_word_embeddings})")
     unexpected = sorted(n for n in set(tensors) - expected
-                        if not n.endswith(IGNORED_SUFFIXES)
+                        if not n.endswith(IGNORED_SUFFIXES) and n not in skipped
+                        and not n.startswith(extra_prefixes)
                         and not (n == "lm_head.weight" and config.tie_word_embeddings))
     if unexpected:
         raise CheckpointError(f"{directory}: tensor(s) {unexpected[:5]} are not part of a "
@@ -217,11 +222,15 @@ class _ShardedWriter:
 
 
 def save_params(directory: str, config: ModelConfig, params: Params, *,
-                dtype: str | None = None, max_shard_size: int | str = "5GB") -> None:
+                dtype: str | None = None, max_shard_size: int | str = "5GB",
+                extra_tensors: dict[str, np.ndarray] | None = None,
+                hf_config_updates: dict[str, Any] | None = None) -> None:
     """Write `config.json` and safetensors (sharded above `max_shard_size`) that
     `transformers.AutoModelForCausalLM.from_pretrained` loads. Every process must call this
     (arrays are gathered collectively, one layer of one tensor at a time); only process 0
-    writes."""
+    writes. `extra_tensors` (HF name -> host array, e.g. a value head's "score.weight") are
+    written after the model's, and `hf_config_updates` merged into config.json (e.g. the
+    architecture of a model with such a head)."""
     from jaxreason.parallel import to_host
 
     os.makedirs(directory, exist_ok=True)
@@ -240,8 +249,11 @@ def save_params(directory: str, config: ModelConfig, params: Params, *,
     for key in ("final_norm", "lm_head"):
         if key in params:
             writer.add(_TOP_TABLE[key][0], hf_array(params[key], _TOP_TABLE[key][1]))
+    for name, array in (extra_tensors or {}).items():
+        writer.add(name, np.ascontiguousarray(array).astype(out_dtype))
     writer.finish()
     if writer.write:
         hf = config_to_hf_dict(config.replace(param_dtype=str(out_dtype)))
+        hf.update(hf_config_updates or {})
         with open(os.path.join(directory, "config.json"), "w") as f:
             json.dump(hf, f, indent=2)
