@@ -16,7 +16,7 @@ def get_config() -> ConfigDict:
 
     c.model = ConfigDict()
     c.model.path = placeholder(str)  # local Hugging Face checkpoint dir (config.json + safetensors)
-    c.model.preset = placeholder(str)  # or a named tiny architecture, random init ("llama-tiny")
+    c.model.preset = placeholder(str)  # or a named architecture, random init: "llama-tiny", "llama-3.1-70b" (model/architectures.py)
     c.model.overrides = ConfigDict()  # preset fields to change (hidden_size, num_layers, ...)
     c.model.dtype = "float32"  # compute dtype of activations ("bfloat16" on GPU / TPU)
     c.model.param_dtype = "float32"  # storage dtype of parameters and optimizer moments

@@ -17,7 +17,7 @@ from jax.sharding import Mesh
 
 from jaxreason import parallel
 from jaxreason.model import llama
-from jaxreason.model.config import ModelConfig, load_config, preset_config
+from jaxreason.model.config import ModelConfig, is_real_architecture, load_config, preset_config
 from jaxreason.train.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,9 @@ def _check_model_dir(path: str) -> None:
 
 def build_model_config(config: Any, tokenizer: Any) -> ModelConfig:
     """The architecture (from `model.path`'s config.json or `model.preset` + `model.overrides`)
-    with the numerics of `model.dtype` / `model.param_dtype` / remat / scan."""
+    with the numerics of `model.dtype` / `model.param_dtype` / remat / scan. A tiny preset takes
+    the tokenizer's vocabulary and special tokens; a released model's keeps its own (the
+    tokenizer may then be None, as in a dry run)."""
     m = config.model
     numerics = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat_policy=m.remat_policy,
                     scan_layers=bool(m.scan_layers))
@@ -100,17 +102,21 @@ def build_model_config(config: Any, tokenizer: Any) -> ModelConfig:
         model_config = load_config(m.path, **numerics)
     elif m.preset:
         overrides = dict(m.overrides.to_dict()) if m.overrides is not None else {}
-        specials = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                        pad_token_id=tokenizer.pad_token_id)
-        fields = {"vocab_size": len(tokenizer), **specials, **overrides, **numerics}
+        fields = {**overrides, **numerics}
+        if tokenizer is not None and not is_real_architecture(m.preset):
+            # a tiny preset takes the tokenizer's vocabulary and special tokens
+            specials = dict(bos_token_id=tokenizer.bos_token_id,
+                            eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id)
+            fields = {"vocab_size": len(tokenizer), **specials, **fields}
         try:
             model_config = preset_config(m.preset, **fields)
         except TypeError as e:
             raise ConfigError(f"model.overrides: {e}") from None
     else:
         raise ConfigError("model: set model.path (a Hugging Face directory) or model.preset "
-                          "(a named tiny architecture)")
-    if len(tokenizer) > model_config.vocab_size:
+                          "(a named architecture: a tiny one or a released model's)")
+    if tokenizer is not None and len(tokenizer) > model_config.vocab_size:
         raise ConfigError(f"model: the tokenizer has {len(tokenizer)} tokens but the model's "
                           f"vocabulary has {model_config.vocab_size}")
     return model_config
