@@ -30,17 +30,28 @@ def behavior_curve(run_dir: str, domain: str) -> list[dict[str, float]]:
             continue
         with open(path) as f:
             items = [json.loads(line) for line in f if line.strip()]
-        greedy = [it["greedy"] for it in items if it.get("greedy")]
+        items = [it for it in items if it.get("greedy")]
+        greedy = [it["greedy"] for it in items]
         if not greedy:
             continue
-        counts = behaviors.average(behaviors.count_many([g["completion"] for g in greedy],
-                                                         domain))
+        counts = behaviors.average([behaviors.count(it["greedy"]["completion"], domain,
+                                                    target=_target(it, domain))
+                                    for it in items])
         stage = os.path.relpath(path, run_dir).split(os.sep)[0]
         points.append({"stage": stage if stage != "eval" else "", "step": int(match.group(1)),
                        "accuracy": sum(g["correct"] for g in greedy) / len(greedy),
                        "num_items": len(greedy), **counts})
     unique = {(p["stage"], p["step"]): p for p in points}
     return [unique[k] for k in sorted(unique)]
+
+
+def _target(item: dict[str, Any], domain: str) -> Any:
+    """The Countdown target of an evaluated item, when its record has one: a wrong answer's
+    value is no guide to the target the classifier would otherwise infer from it."""
+    record = item.get("record")
+    if domain == "countdown" and isinstance(record, dict):
+        return record.get("target")
+    return None
 
 
 def correlations(points: list[dict[str, float]]) -> dict[str, float]:
