@@ -56,6 +56,9 @@ GENERATORS: Registry[Generator] = Registry("data generator")
 GENERATORS.register("countdown", countdown_split)
 GENERATORS.register("arithmetic", "jaxreason.data.arithmetic:arithmetic_split")  # GSM8K format
 GENERATORS.register("countdown_srl", "jaxreason.data.srl_steps:countdown_srl_split")  # SRL steps
+# priming traces with chosen reasoning behaviors, and the behavior-free "base model" corpus
+GENERATORS.register("countdown_traces", "jaxreason.data.countdown_traces:traces_split")
+GENERATORS.register("countdown_attempts", "jaxreason.data.countdown_traces:attempts_split")
 
 
 def generate(name: str, options: Mapping[str, Any], seed: int) -> tuple[list[Record],
