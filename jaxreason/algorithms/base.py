@@ -31,6 +31,7 @@ from typing import Any, Iterable
 
 from jaxreason.data.tokenize import ExampleFormat
 from jaxreason.train.errors import ConfigError
+from jaxreason.train.state import LANGUAGE_MODEL, ParamTree
 from jaxreason.train.step import ParamsLoss, PreStep
 
 
@@ -95,6 +96,7 @@ class Algorithm:
 
     name: str = ""
     evaluate_at_start: bool = False  # grade the held-out records before step 1
+    param_tree: ParamTree = LANGUAGE_MODEL  # what the state's parameters are
     num_iterations: int = 1
     num_minibatches: int = 1
 
@@ -130,6 +132,21 @@ class Algorithm:
 
     def frozen_params(self, ctx: RunContext) -> Any:
         return None
+
+    def initial_params(self, ctx: RunContext) -> Any:
+        """Step-0 parameters of `param_tree` placed on the mesh, or None for random ones
+        (default: the language model of `model.path`)."""
+        from jaxreason.train import build
+
+        return build.initial_params(ctx.config, ctx.model_config, ctx.mesh)
+
+    def export(self, ctx: RunContext, params: Any, directory: str) -> None:
+        """Write the trained parameters as a Hugging Face directory (default: the language
+        model and its tokenizer)."""
+        from jaxreason.train.run import export_model
+
+        export_model(ctx.model_config, params, ctx.tokenizer, directory,
+                     dtype=ctx.config.checkpoint.export_dtype)
 
     def eval_stop(self) -> tuple[str, ...]:
         """Stop strings of evaluation sampling (the ones training samples with)."""

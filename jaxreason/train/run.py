@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import jax
 
@@ -30,7 +30,8 @@ from jaxreason.train.evaluate import TaskEvaluator
 from jaxreason.train.loop import LoopOptions, run_loop
 from jaxreason.train.metrics import MetricsWriter, Throughput
 from jaxreason.train.optim import SCHEDULES, make_optimizer
-from jaxreason.train.state import abstract_state, init_state, state_shardings
+from jaxreason.train.state import (LANGUAGE_MODEL, ParamTree, abstract_state, init_state,
+                                   state_shardings)
 from jaxreason.train.step import make_train_step
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,12 @@ def run(config: Any, workdir: str, algorithm: Algorithm | str) -> dict[str, Any]
     optimizer, schedule = make_optimizer(config.optim, num_steps * algorithm.updates_per_step)
     checkpointer, writer = build.run_outputs(config, workdir, num_steps)
     try:
+        tree = algorithm.param_tree
         state = initial_state(config, model_config, optimizer, mesh, checkpointer, iterator,
-                              writer)
+                              writer, tree=tree, load_params=lambda: algorithm.initial_params(ctx))
         step_fn = make_train_step(
             algorithm.loss(ctx), optimizer, schedule, mesh=mesh,
-            state_shardings=state_shardings(model_config, optimizer, mesh),
+            state_shardings=state_shardings(model_config, optimizer, mesh, tree),
             num_microbatches=config.train.num_microbatches, pre_step=algorithm.pre_step(ctx),
             frozen=algorithm.frozen_params(ctx), num_iterations=algorithm.num_iterations,
             num_minibatches=algorithm.num_minibatches)
@@ -104,7 +106,9 @@ def run(config: Any, workdir: str, algorithm: Algorithm | str) -> dict[str, Any]
             workdir=workdir,
             evaluate=((lambda s: evaluator(s.params, step=int(jax.device_get(s.step))))
                       if evaluator is not None else None))
-        return finish_run(config, result, model_config, tokenizer, workdir, writer, evaluator)
+        return finish_run(config, result, model_config, tokenizer, workdir, writer, evaluator,
+                          export=lambda params, directory: algorithm.export(ctx, params,
+                                                                            directory))
     finally:
         writer.close()
         checkpointer.close()
@@ -121,20 +125,25 @@ def grpo(config: Any, workdir: str) -> dict[str, Any]:
 
 
 def finish_run(config: Any, result: Any, model_config: ModelConfig, tokenizer: Any,
-               workdir: str, writer: MetricsWriter, evaluator: Any) -> dict[str, Any]:
-    """The end of a run: the summary, then (unless preempted) the HF export and the final
-    held-out evaluation."""
+               workdir: str, writer: MetricsWriter, evaluator: Any,
+               export: Callable[[Any, str], None] | None = None) -> dict[str, Any]:
+    """The end of a run: the summary, then (unless preempted) the HF export (`export(params,
+    directory)`, default: the language model and its tokenizer) and the final held-out
+    evaluation."""
     summary: dict[str, Any] = {"status": result.status, "step": result.step,
                                "train": result.last_metrics}
     if result.status == "preempted":
         log.warning("preempted at step %d; checkpoint saved in %s", result.step, workdir)
         return summary
     if config.checkpoint.export_hf:
-        export = os.path.join(workdir, EXPORT_DIR)
-        export_model(model_config, result.state.params, tokenizer, export,
-                     dtype=config.checkpoint.export_dtype)
-        writer.event(result.step, "exported", path=export)
-        summary["export"] = export
+        directory = os.path.join(workdir, EXPORT_DIR)
+        if export is None:
+            export_model(model_config, result.state.params, tokenizer, directory,
+                         dtype=config.checkpoint.export_dtype)
+        else:
+            export(result.state.params, directory)
+        writer.event(result.step, "exported", path=directory)
+        summary["export"] = directory
     if evaluator is not None:
         metrics = evaluator(result.state.params, step=result.step)
         writer.write(result.step, metrics, kind="eval")
@@ -143,9 +152,12 @@ def finish_run(config: Any, result: Any, model_config: ModelConfig, tokenizer: A
 
 
 def initial_state(config: Any, model_config: ModelConfig, optimizer: Any, mesh: Any,
-                  checkpointer: Checkpointer, iterator: Any, writer: MetricsWriter) -> Any:
+                  checkpointer: Checkpointer, iterator: Any, writer: MetricsWriter, *,
+                  tree: ParamTree = LANGUAGE_MODEL,
+                  load_params: Callable[[], Any] | None = None) -> Any:
     """Resume from the latest checkpoint in the workdir (restoring `iterator` too), or start
-    from step 0 around `model.path`'s weights or a preset's random ones."""
+    from step 0 around `load_params()` (default: `model.path`'s weights), or, when that gives
+    None, around random parameters of `tree` (a preset)."""
     latest = checkpointer.latest_step()
     if latest is not None:
         changed = config_changes(checkpointer.saved_config(latest), config_to_json(config))
@@ -153,8 +165,8 @@ def initial_state(config: Any, model_config: ModelConfig, optimizer: Any, mesh: 
             log.warning("resuming with a config that differs from the checkpoint's in: %s",
                         ", ".join(changed))
         try:
-            state, _ = checkpointer.restore(latest, abstract_state(model_config, optimizer, mesh),
-                                            iterator)
+            state, _ = checkpointer.restore(
+                latest, abstract_state(model_config, optimizer, mesh, tree), iterator)
         except (ValueError, KeyError, TypeError) as e:
             raise ConfigError(
                 f"checkpoint: the train state saved at step {latest} in {checkpointer.directory} "
@@ -164,9 +176,10 @@ def initial_state(config: Any, model_config: ModelConfig, optimizer: Any, mesh: 
         writer.event(latest, "resumed", checkpoint=latest)
         log.info("resumed from step %d", latest)
         return state
-    params = build.initial_params(config, model_config, mesh)
+    params = (load_params() if load_params is not None
+              else build.initial_params(config, model_config, mesh))
     writer.event(0, "started", num_params=model_config.num_params)
-    return init_state(model_config, optimizer, mesh, seed=config.seed, params=params)
+    return init_state(model_config, optimizer, mesh, seed=config.seed, params=params, tree=tree)
 
 
 def config_to_json(config: Any) -> dict[str, Any]:

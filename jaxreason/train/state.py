@@ -9,16 +9,32 @@ round, process) so a resumed run draws the same samples without restoring a key.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxreason import parallel
 from jaxreason.model import llama
 from jaxreason.model.config import ModelConfig
 from jaxreason.model.model import param_shardings
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamTree:
+    """What a run trains: the shapes and logical axes of every parameter (the same tree) and
+    a random initializer `init(config, rng)`. The language model by default; methods that
+    train another tree (a reward model: backbone + scalar head, `model/value_head.py`) pass
+    theirs, and the state, its shardings and its restore target follow it."""
+
+    shapes: Callable[[ModelConfig], Any] = llama.param_shapes
+    logical_axes: Callable[[ModelConfig], Any] = llama.param_logical_axes
+    init: Callable[[ModelConfig, jax.Array], Any] = llama.init_params
+
+
+LANGUAGE_MODEL = ParamTree()
 
 
 @jax.tree_util.register_dataclass
@@ -40,31 +56,35 @@ class TrainState:
         return cls(**d)
 
 
-def abstract_params(config: ModelConfig) -> llama.Params:
+def abstract_params(config: ModelConfig, tree: ParamTree = LANGUAGE_MODEL) -> llama.Params:
     dtype = jnp.dtype(config.param_dtype)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, dtype), llama.param_shapes(config),
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, dtype), tree.shapes(config),
                         is_leaf=lambda s: isinstance(s, tuple))
 
 
 def state_shardings(config: ModelConfig, optimizer: optax.GradientTransformation,
-                    mesh: Mesh) -> TrainState:
+                    mesh: Mesh, tree: ParamTree = LANGUAGE_MODEL) -> TrainState:
     """NamedShardings of every leaf: optimizer moments follow their parameter, the rest
     (step, counters) is replicated."""
     replicated = NamedSharding(mesh, PartitionSpec())
-    params_sh = param_shardings(config, mesh)
-    opt_abstract = jax.eval_shape(optimizer.init, abstract_params(config))
+    if tree == LANGUAGE_MODEL:
+        params_sh = param_shardings(config, mesh)
+    else:
+        params_sh = parallel.tree_shardings(tree.logical_axes(config),
+                                            abstract_params(config, tree), mesh)
+    opt_abstract = jax.eval_shape(optimizer.init, abstract_params(config, tree))
     opt_sh = optax.tree_map_params(optimizer, lambda _, sharding: sharding, opt_abstract,
                                    params_sh, transform_non_params=lambda _: replicated)
     return TrainState(step=replicated, params=params_sh, opt_state=opt_sh)
 
 
 def abstract_state(config: ModelConfig, optimizer: optax.GradientTransformation,
-                   mesh: Mesh) -> TrainState:
+                   mesh: Mesh, tree: ParamTree = LANGUAGE_MODEL) -> TrainState:
     """ShapeDtypeStructs with shardings: the restore target for Orbax (so optax state comes
     back as its own types, placed on the mesh) and a free way to size the state."""
-    shapes = jax.eval_shape(lambda p: new_state(p, optimizer), abstract_params(config))
+    shapes = jax.eval_shape(lambda p: new_state(p, optimizer), abstract_params(config, tree))
     return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-                        shapes, state_shardings(config, optimizer, mesh))
+                        shapes, state_shardings(config, optimizer, mesh, tree))
 
 
 def new_state(params: llama.Params, optimizer: optax.GradientTransformation) -> TrainState:
@@ -74,15 +94,17 @@ def new_state(params: llama.Params, optimizer: optax.GradientTransformation) -> 
 
 
 def init_state(config: ModelConfig, optimizer: optax.GradientTransformation, mesh: Mesh, *,
-               seed: int, params: llama.Params | None = None) -> TrainState:
+               seed: int, params: llama.Params | None = None,
+               tree: ParamTree = LANGUAGE_MODEL) -> TrainState:
     """A sharded step-0 state: around `params` (donated; e.g. from `load_pretrained`) or, with
-    none given, around random parameters initialized directly in their sharded layout."""
-    shardings = state_shardings(config, optimizer, mesh)
+    none given, around random parameters (`tree.init`) initialized directly in their sharded
+    layout."""
+    shardings = state_shardings(config, optimizer, mesh, tree)
     if params is not None:
         make = jax.jit(lambda p: new_state(p, optimizer), out_shardings=shardings,
                        donate_argnums=0)
         return make(params)
     init_rng = jax.random.fold_in(jax.random.key(seed), 1)
-    make = jax.jit(lambda key: new_state(llama.init_params(config, key), optimizer),
+    make = jax.jit(lambda key: new_state(tree.init(config, key), optimizer),
                    out_shardings=shardings)
     return make(init_rng)
