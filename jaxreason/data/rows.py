@@ -12,11 +12,13 @@ into one row never asks a token to predict the first token of the next one.
 - RL: `completion_rows`, one row per sampled completion (prompt + completion, loss on the
   completion, per-row advantages, the sampler's log-probs at the loss positions). Rows of the
   same static length, so the train step compiles once per run.
-- Preference pairs (DPO family): `pair_rows` writes a pair's chosen and rejected sequences
-  side by side in one row (segments 2k - 1 and 2k of the row's k-th pair), several pairs per
+- Preference pairs (DPO family; Bradley-Terry reward models): `pair_rows` writes a pair's
+  chosen and rejected sequences side by side in one row (segments 2k - 1 and 2k of the row's k-th pair), several pairs per
   row with packing. Micro-batches take whole rows and shards split between rows, so the two
   sides of a pair always share a micro-batch and a data shard; a pair loss reads the segment
   sums (`losses.pair_sums`).
+- Scored sequences (outcome / process reward models): `score_rows`, the loss mask on the
+  positions whose prefix gets a score and `reward_labels` there.
 
 Pure NumPy on the host, between the data source (or the sampler) and the train step.
 """
@@ -207,4 +209,33 @@ def pair_rows(pairs: Sequence[Mapping[str, Any]], rows: int, length: int, *,
             start = place(batch, row, start, 2 * k - 1 + side, example)
             if ref_logps is not None:
                 batch["ref_logps"][row, first] = ref_logps[i, side]
+    return batch
+
+
+# ----------------------------------------------------------------------------- scored sequences
+
+def score_rows(examples: Sequence[Mapping[str, Any]], rows: int, length: int, *,
+               placements: Sequence[tuple[int, int, int]] | None = None,
+               pad_token_id: int = 0) -> dict[str, np.ndarray]:
+    """Rows of sequences scored at some of their tokens (reward models: an outcome RM at a
+    solution's last token, a process RM at each step's last token).
+
+    examples: `tokens`, `loss_weights` and `labels` (float, same length) as
+    `data.reward_data.scored_example` makes them: a weight (and label) at token j + 1 asks for
+    the score of the prefix ending at token j, so after `place`'s shift `loss_mask` marks the
+    input positions to score and `reward_labels` holds their labels. placements: `(row,
+    start, segment)` of each example (`FirstFit`), None = one example per row.
+    """
+    if placements is None:
+        if len(examples) > rows:
+            raise ValueError(f"{len(examples)} examples do not fit {rows} rows (one per row)")
+        placements = [(r, 0, 1) for r in range(len(examples))]
+    batch = empty_rows(rows, length, pad_token_id)
+    batch["reward_labels"] = np.zeros((rows, length), np.float32)
+    for example, (row, start, segment) in zip(examples, placements):
+        if start + len(example["tokens"]) - 1 > length:
+            raise ValueError(f"an example of {len(example['tokens']) - 1} positions does not fit "
+                             f"row {row} from {start} (length {length})")
+        end = place(batch, row, start, segment, example)
+        batch["reward_labels"][row, start:end] = np.asarray(example["labels"], np.float32)[1:]
     return batch
