@@ -13,8 +13,8 @@ into one row never asks a token to predict the first token of the next one.
   completion, per-row advantages, the sampler's log-probs at the loss positions). Rows of the
   same static length, so the train step compiles once per run.
 - Preference pairs (DPO family; Bradley-Terry reward models): `pair_rows` writes a pair's
-  chosen and rejected sequences side by side in one row (segments 2k - 1 and 2k of the row's k-th pair), several pairs per
-  row with packing. Micro-batches take whole rows and shards split between rows, so the two
+  chosen and rejected sequences side by side in one row (segments 2k - 1 and 2k of the
+  row's k-th pair), several pairs per row with packing. Micro-batches take whole rows and shards split between rows, so the two
   sides of a pair always share a micro-batch and a data shard; a pair loss reads the segment
   sums (`losses.pair_sums`).
 - Scored sequences (outcome / process reward models): `score_rows`, the loss mask on the
