@@ -431,3 +431,10 @@ def orpo_loss(params: llama.Params, config: ModelConfig, batch: Batch, *,
     """ORPO: chosen NLL + lambda x the odds-ratio loss (no reference model)."""
     return preference_loss(params, config, batch, kind="orpo", orpo_lambda=orpo_lambda,
                            chunk_size=chunk_size)
+
+
+# ----------------------------------------------------------------------------- reward models
+
+# objectives of a backbone + scalar head (`jaxreason/losses_rm.py`, trainer "reward_model")
+LOSSES.register("reward_bce", "jaxreason.losses_rm:reward_bce_loss")  # outcome / process RM
+LOSSES.register("reward_bt", "jaxreason.losses_rm:reward_bt_loss")  # Bradley-Terry RM
