@@ -30,6 +30,8 @@ TRAINERS.register("search", "jaxreason.search.stages:search")
 TRAINERS.register("clone", "jaxreason.search.stages:clone")
 TRAINERS.register("srl_steps", "jaxreason.train.srl_data:srl_steps")  # SRL step instances
 TRAINERS.register("hard_split", "jaxreason.train.srl_data:hard_split")  # pass@n = 0 records
+TRAINERS.register("priming_study", "jaxreason.train.priming_study:train")  # behaviors study
+TRAINERS.register("behavior_tokenizer", "jaxreason.train.priming_study:behavior_tokenizer")
 
 
 def register_trainer(name: str, target: str | Trainer) -> None:
