@@ -193,6 +193,32 @@ def get_config() -> ConfigDict:
     c.clone.ks = "0,1,2"  # incorrect branches per search trace (lowered to what a tree has)
     c.clone.positive_q = placeholder(float)  # Q above which a step gets a positive reflection
 
+    c.reward_model = ConfigDict()  # trainer "reward_model" (jaxreason/algorithms/reward_model.py)
+    c.reward_model.kind = "prm"  # orm (BCE per solution) | bt (preference pairs) | prm (per step)
+    c.reward_model.head_std = 0.0  # init of the scalar head's kernel: 0 (zero) or N(0, std)
+    c.reward_model.aggregation = "last"  # step scores -> solution score: last | min | product
+    c.reward_model.delimiter = "\n"  # step stop strings when scoring, "|"-separated (prm)
+
+    c.prm_labels = ConfigDict()  # data stage "prm_labels": search trees -> PRM step records
+    c.prm_labels.trees = placeholder(str)  # tree file ("stage:search.trees")
+    c.prm_labels.labels = "soft"  # soft (success rate p) | hard (1 if p > hard_threshold)
+    c.prm_labels.value = "q"  # the node's success estimate: q (its Q) | rollouts (its own R)
+    c.prm_labels.hard_threshold = 0.0  # hard labels: 1 when p exceeds this (0: any success)
+    c.prm_labels.paths = "leaves"  # records per root-to-leaf path: leaves | terminal (solutions)
+    c.prm_labels.held_out_share = 0.2  # share of trees (by id) kept out for the held-out AUC
+
+    c.rm_eval = ConfigDict()  # data stage "rm_eval": a reward model's ranking and test-time use
+    c.rm_eval.reward_model = placeholder(str)  # reward-model directory ("stage:prm.model")
+    c.rm_eval.steps = placeholder(str)  # held-out step records ("stage:prm_labels.steps_held_out")
+    c.rm_eval.num_problems = 0  # held-out problems for best-of-N vs beam search (0: none)
+    c.rm_eval.ns = "4,8,16"  # best-of-N sample counts, comma-separated
+    c.rm_eval.beams = "2x2,4x4"  # step beam search widths x branching, comma-separated
+    c.rm_eval.beam_rounds = 8  # steps at most per beam
+    c.rm_eval.step_tokens = 24  # token budget of one step
+    c.rm_eval.max_new_tokens = 160  # token budget of one best-of-N sample
+    c.rm_eval.temperature = 1.0  # sampling of solutions and steps
+    c.rm_eval.batch_rows = 64  # rows per reward-model forward pass
+
     c.step_data = ConfigDict()  # data stage "step_data": Countdown warm-up steps + tokenizer
     c.step_data.random_share = 0.5  # share of warm-up solutions that are random legal steps
     c.step_data.num_warmup = 0  # warm-up records from the first N training records (0: all)
