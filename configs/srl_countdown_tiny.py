@@ -11,7 +11,8 @@ Stages, in one work directory:
    both formats the model will be asked for: each SRL step instance (k = 1..N) with an empty
    monologue and the expert step, and each problem end to end (steps in <think>, expression in
    <answer>). This plays the part of the instruction-tuned base model of the paper.
-3. `sft`: a tiny Llama from scratch on those records, stopped early (a weak warm start).
+3. `sft`: a tiny Llama from scratch on those records for 800 steps (a weak warm start that
+   solves some candidate problems; after 400 steps it solved none, so nothing was "hard").
 4. `hard` (hard_split): 8 samples (T = 1) of each candidate problem from the warm start; the
    problems with no correct sample, split 70 / 30 into train / held out.
 5. `steps` (srl_steps): solver trajectories of the hard train problems -> step instances
@@ -22,7 +23,8 @@ Stages, in one work directory:
    filter 0.01), each followed by an end-to-end evaluation (`eval_*`, trainer `evaluate`:
    greedy accuracy and pass@1 mean over 8 samples at T = 1 on the hard held-out problems):
    - `rlvr`: outcome reward (1 solved / 0) on the hard train problems, from the warm start;
-   - `srl`: the SRL task on the step instances, from the warm start;
+   - `srl`: the SRL task on the step instances, from the warm start (greedy mean similarity
+     on the validation step instances every 10 steps);
    - `srl_rlvr`: outcome reward on the same problems, from the `srl` export.
    `eval_sft` evaluates the warm start the same way.
 
@@ -90,7 +92,7 @@ def get_config():
         "srl": {"val_fraction": 0.0, "sft_mix": True}})
     c.stages.sft = ConfigDict({
         "data": {"generator": None, "task": None, "train": "stage:steps_sft.sft"},
-        "train": {"num_steps": 400, "batch_size": 8},
+        "train": {"num_steps": 800, "batch_size": 8},  # 400 solved nothing (pass@8 = 0)
         "eval": {"task": "countdown", "data": "stage:records.held_out", "num_examples": 200},
         "checkpoint": {"every": 200}})
     c.stages.hard = ConfigDict({
@@ -110,6 +112,7 @@ def get_config():
     c.stages.eval_rlvr = _evaluate("stage:rlvr.model")
     c.stages.srl = _grpo("srl", "stage:steps.steps", "stage:sft.model", "stage:steps.steps_val",
                          reward=None, max_new_tokens=32, eval_new_tokens=32)
+    c.stages.srl.eval.every = 10  # the validation similarity curve (greedy, held-out steps)
     c.stages.eval_srl = _evaluate("stage:srl.model")
     c.stages.srl_rlvr = _grpo("countdown", "stage:steps.problems", "stage:srl.model",
                               "stage:hard.held_out", reward="binary", max_new_tokens=64,
