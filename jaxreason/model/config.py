@@ -14,6 +14,8 @@ import json
 import os
 from typing import Any, Mapping
 
+from jaxreason.model.lora import LoraConfig
+
 SUPPORTED_ARCHITECTURES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
 # The same decoder under a scalar head (value / reward models, `model/value_head.py`): their
 # config.json reads into the same ModelConfig (the head is not part of it).
@@ -48,6 +50,7 @@ class ModelConfig:
     the parameters (fp32 master weights with bf16 compute is the training default on
     accelerators). `remat_policy` is one of "none", "full", "dots", "dots_no_batch" and
     `scan_layers` runs the layer stack under `lax.scan` (fast compiles for deep models).
+    `lora` adds low-rank adapters to the parameters (`model/lora.py`); None: a plain model.
     """
 
     architecture: str = "llama"  # "llama" | "qwen2"
@@ -72,6 +75,7 @@ class ModelConfig:
     param_dtype: str = "float32"
     remat_policy: str = "none"
     scan_layers: bool = False
+    lora: LoraConfig | None = None
 
     def __post_init__(self) -> None:
         if self.architecture not in SUPPORTED_ARCHITECTURES.values():

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxreason.model import lora
 from jaxreason.model.config import ModelConfig
 from jaxreason.model.kv_cache import KVCache
 from jaxreason.parallel import constrain
@@ -50,6 +51,10 @@ def param_logical_axes(config: ModelConfig) -> Params:
                       v_bias=("layers", "kv_heads", "head_dim"))
     if config.o_bias:
         layers["o_bias"] = ("layers", "norm")
+    if config.lora is not None:  # LoRA: adapters beside the (possibly quantized) base
+        if config.lora.quantization != "none":
+            layers = lora.quantized_layer_axes(config, layers)
+        layers["lora"] = lora.adapter_logical_axes(config)
     axes: Params = {"embed": ("vocab", "embed"), "layers": layers, "final_norm": ("norm",)}
     if not config.tie_word_embeddings:
         axes["lm_head"] = ("embed", "vocab")
@@ -69,6 +74,10 @@ def param_shapes(config: ModelConfig) -> Params:
         layers.update(q_bias=(n, nh, d), k_bias=(n, kv, d), v_bias=(n, kv, d))
     if config.o_bias:
         layers["o_bias"] = (n, h)
+    if config.lora is not None:
+        if config.lora.quantization != "none":
+            layers = lora.quantized_layer_shapes(config, layers)
+        layers["lora"] = lora.adapter_shapes(config)
     shapes: Params = {"embed": (config.vocab_size, h), "layers": layers, "final_norm": (h,)}
     if not config.tie_word_embeddings:
         shapes["lm_head"] = (h, config.vocab_size)
@@ -77,7 +86,12 @@ def param_shapes(config: ModelConfig) -> Params:
 
 def init_params(config: ModelConfig, rng: jax.Array, std: float = 0.02) -> Params:
     """Random parameters as `transformers` initializes them: N(0, std) matrices, unit norms,
-    zero biases. Wrap in `jax.jit(..., out_shardings=...)` to create them already sharded."""
+    zero biases. Wrap in `jax.jit(..., out_shardings=...)` to create them already sharded.
+    A LoRA model (`config.lora`) gets such a base plus fresh adapters (`lora.attach`)."""
+    if config.lora is not None:
+        base_rng, adapter_rng = jax.random.split(rng)
+        base = init_params(config.replace(lora=None), base_rng, std)
+        return lora.attach(base, config, adapter_rng)
     shapes = param_shapes(config)
     leaves, treedef = jax.tree.flatten(shapes, is_leaf=lambda s: isinstance(s, tuple))
     paths = [jax.tree_util.keystr(p) for p, _ in
@@ -183,8 +197,18 @@ _MIN_QUERY_BLOCK = 64
 _MAX_QUERY_BLOCKS = 16
 
 
-def _dense(x: jax.Array, w: jax.Array, spec: str) -> jax.Array:
-    return jnp.einsum(spec, x, w.astype(x.dtype))
+def _dense(x: jax.Array, w: Any, spec: str) -> jax.Array:
+    """`einsum(spec, x, w)` in x's dtype; a quantized (QLoRA) weight is dequantized here."""
+    return jnp.einsum(spec, x, lora.dense_weight(w, x.dtype))
+
+
+def _adapted(config: ModelConfig, layer: Params, name: str, x: jax.Array,
+             y: jax.Array) -> jax.Array:
+    """`y`, the output of projection `name` on `x`, plus its LoRA adapter's term (if any)."""
+    adapters = layer.get("lora")
+    if adapters is None or name not in adapters:
+        return y
+    return y + lora.delta(x, adapters[name], config.lora).astype(y.dtype)
 
 
 def _project_qkv(config: ModelConfig, layer: Params, x: jax.Array
@@ -200,24 +224,28 @@ def _project_qkv(config: ModelConfig, layer: Params, x: jax.Array
             qkv = qkv + layer["qkv_bias"].astype(qkv.dtype)
         qkv = constrain(qkv, ("batch", "length", "act_kv_heads", None, None))
         q = qkv[:, :, :, :groups].reshape(b, t, kv * groups, d)
-        return q, qkv[:, :, :, groups], qkv[:, :, :, groups + 1]
-    q = _dense(x, layer["q"], "bte,ehd->bthd")
-    k = _dense(x, layer["k"], "bte,ehd->bthd")
-    v = _dense(x, layer["v"], "bte,ehd->bthd")
-    if config.qkv_bias:
-        q = q + layer["q_bias"].astype(q.dtype)
-        k = k + layer["k_bias"].astype(k.dtype)
-        v = v + layer["v_bias"].astype(v.dtype)
-    return q, k, v
+        q, k, v = q, qkv[:, :, :, groups], qkv[:, :, :, groups + 1]
+    else:
+        q = _dense(x, layer["q"], "bte,ehd->bthd")
+        k = _dense(x, layer["k"], "bte,ehd->bthd")
+        v = _dense(x, layer["v"], "bte,ehd->bthd")
+        if config.qkv_bias:
+            q = q + layer["q_bias"].astype(q.dtype)
+            k = k + layer["k_bias"].astype(k.dtype)
+            v = v + layer["v_bias"].astype(v.dtype)
+    return (_adapted(config, layer, "q", x, q), _adapted(config, layer, "k", x, k),
+            _adapted(config, layer, "v", x, v))
 
 
-def _gate_up(layer: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _gate_up(config: ModelConfig, layer: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The MLP's gate and up projections, from separate weights or one fused `gate_up`."""
     if "gate_up" in layer:
         both = constrain(_dense(x, layer["gate_up"], "bte,ejm->btjm"),
                          ("batch", "length", None, "act_mlp"))
-        return both[:, :, 0], both[:, :, 1]
-    return _dense(x, layer["gate"], "bte,em->btm"), _dense(x, layer["up"], "bte,em->btm")
+        gate, up = both[:, :, 0], both[:, :, 1]
+    else:
+        gate, up = _dense(x, layer["gate"], "bte,em->btm"), _dense(x, layer["up"], "bte,em->btm")
+    return _adapted(config, layer, "gate", x, gate), _adapted(config, layer, "up", x, up)
 
 
 def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
@@ -242,14 +270,15 @@ def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
         out = attention(q, ck.astype(q.dtype), cv.astype(q.dtype), mask)
     else:
         out = causal_attention(q, k, v, mask)
-    out = _dense(out, layer["o"], "bthd,hde->bte")
+    out = _adapted(config, layer, "o", out, _dense(out, layer["o"], "bthd,hde->bte"))
     if config.o_bias:
         out = out + layer["o_bias"].astype(out.dtype)
     h = constrain(h + out, ("batch", "length", "act_embed"))
     x = rms_norm(h, layer["mlp_norm"], config.rms_norm_eps)
-    gate, up = _gate_up(layer, x)
+    gate, up = _gate_up(config, layer, x)
     act = constrain(jax.nn.silu(gate) * up, ("batch", "length", "act_mlp"))
-    h = constrain(h + _dense(act, layer["down"], "btm,me->bte"), ("batch", "length", "act_embed"))
+    down = _adapted(config, layer, "down", act, _dense(act, layer["down"], "btm,me->bte"))
+    h = constrain(h + down, ("batch", "length", "act_embed"))
     return h, new_cache
 
 
@@ -289,12 +318,22 @@ def decode_params(params: Params, config: ModelConfig) -> Params:
     keeps the tensor-parallel split (heads over `tensor`). The `embed` axis is gathered (no
     FSDP split: gathered once per call, not once per token), weights are cast to the compute
     dtype, and for a Python loop over layers (`scan_layers=False`) the layers become a tuple
-    of per-layer dicts, so no step slices a stacked buffer. `forward` accepts either layout."""
+    of per-layer dicts, so no step slices a stacked buffer. `forward` accepts either layout.
+    LoRA adapters come along unmerged (the layer adds their term to each projection);
+    quantized (QLoRA) base weights stay quantized and unfused."""
     dtype = jnp.dtype(config.dtype)
     e, d, kv = config.hidden_size, config.head_dim, config.num_kv_heads
     g = config.num_heads // kv
 
     def fuse(w: Params, lead: tuple[int, ...]) -> Params:
+        base, adapters = lora.split({"layers": w})
+        w = base["layers"]
+        if adapters is not None:  # run unmerged, in the compute dtype
+            adapters = jax.tree.map(lambda p: p.astype(dtype), adapters)
+        if config.lora is not None and config.lora.quantization != "none":
+            # QLoRA: weights stay quantized (dequantized one layer at a time, per use)
+            out = {k: v if k in lora.PROJECTIONS else v.astype(dtype) for k, v in w.items()}
+            return lora.join({"layers": out}, adapters)["layers"]
         w = jax.tree.map(lambda p: p.astype(dtype), w)
         stacked = (None,) * len(lead)
         qkv = jnp.concatenate([w["q"].reshape(*lead, e, kv, g, d),
@@ -314,7 +353,7 @@ def decode_params(params: Params, config: ModelConfig) -> Params:
                  w["v_bias"].reshape(*lead, kv, 1, d)], axis=-2)
         if config.o_bias:
             out["o_bias"] = w["o_bias"]
-        return out
+        return lora.join({"layers": out}, adapters)["layers"]
 
     out: Params = {"embed": constrain(params["embed"], ("vocab", None)),
                    "final_norm": params["final_norm"]}
