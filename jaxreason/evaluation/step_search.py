@@ -6,7 +6,9 @@
   `width`. A beam is finished at EOS (or when a step runs out of its token budget). The scorer
   is pluggable: the policy's own mean token log-probability over the whole partial solution
   (default), or any `scorer(problem_index, text) -> float` (a reward function, a process
-  reward model, a judge). Returns the best finished (else best open) beam per problem and
+  reward model, a judge), or a `batch_scorer([(problem_index, text), ...]) -> scores` called
+  once per round on every candidate of every problem (a reward model's batched forward:
+  `evaluation.reward_scoring.RewardModelScorer.beam_scorer`). Returns the best finished (else best open) beam per problem and
   the tokens generated, for comparisons at matched tokens.
 - `adaptive_self_consistency`: sample in rounds of `chunk` per problem and stop a problem once
   its leading answer holds at least `threshold` of the votes (after `min_samples`), or at
@@ -24,6 +26,7 @@ from jaxreason.evaluation.estimators import majority_vote
 from jaxreason.sampling.params import FINISH_STOP_STRING, SamplingParams
 
 TextScorer = Callable[[int, str], float]
+BatchScorer = Callable[[Sequence[tuple[int, str]]], Sequence[float]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +68,13 @@ class SearchResult:
 
 
 def step_beam_search(sampler: Any, prompts: Sequence[Sequence[int]], settings: BeamSettings,
-                     scorer: TextScorer | None = None, params: Any = None) -> SearchResult:
+                     scorer: TextScorer | None = None, params: Any = None,
+                     batch_scorer: BatchScorer | None = None) -> SearchResult:
     """See the module docstring. prompts: token ids per problem."""
+    if batch_scorer is not None:
+        if scorer is not None:
+            raise ValueError("give scorer or batch_scorer, not both")
+        scorer = _CachedScorer(batch_scorer)
     from jaxreason.generation import continue_steps
 
     beams: list[list[Beam]] = [[Beam([], "", 0.0, False)] for _ in prompts]
@@ -93,6 +101,8 @@ def step_beam_search(sampler: Any, prompts: Sequence[Sequence[int]], settings: B
                          parent.logprob_sum + float(steps.raw_logprobs[r, :length].sum()),
                          finished=int(steps.finish_codes[r]) != FINISH_STOP_STRING)
             candidates[p].append(child)
+        if isinstance(scorer, _CachedScorer):
+            scorer.prefetch([(p, b.text) for p, cands in enumerate(candidates) for b in cands])
         for p, cands in enumerate(candidates):
             if any(not b.finished for b in cands) or len(cands) > settings.width:
                 cands = _dedupe(cands)
@@ -102,6 +112,8 @@ def step_beam_search(sampler: Any, prompts: Sequence[Sequence[int]], settings: B
             else:
                 beams[p] = cands
     texts = []
+    if isinstance(scorer, _CachedScorer):
+        scorer.prefetch([(p, b.text) for p, bs in enumerate(beams) for b in bs])
     for p, bs in enumerate(beams):
         finished = [b for b in bs if b.finished] or bs
         texts.append(max(finished, key=lambda b: _score(scorer, p, b)).text)
@@ -117,6 +129,25 @@ def _decode(sampler: Any, tokens: list[int]) -> str:
 
 def _score(scorer: TextScorer | None, problem: int, beam: Beam) -> float:
     return beam.mean_logprob if scorer is None else float(scorer(problem, beam.text))
+
+
+class _CachedScorer:
+    """A batch scorer seen as a `TextScorer`: `prefetch` scores every new (problem, text) in
+    one call; lookups then read the cache."""
+
+    def __init__(self, batch_scorer: BatchScorer) -> None:
+        self.batch_scorer = batch_scorer
+        self.cache: dict[tuple[int, str], float] = {}
+
+    def prefetch(self, items: Sequence[tuple[int, str]]) -> None:
+        new = list(dict.fromkeys(i for i in items if i not in self.cache))
+        if new:
+            self.cache.update(zip(new, (float(s) for s in self.batch_scorer(new))))
+
+    def __call__(self, problem: int, text: str) -> float:
+        if (problem, text) not in self.cache:
+            self.prefetch([(problem, text)])
+        return self.cache[(problem, text)]
 
 
 def _dedupe(beams: list[Beam]) -> list[Beam]:
