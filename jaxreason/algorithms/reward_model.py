@@ -157,13 +157,16 @@ class RewardModel(Algorithm):
                                           head_std=float(ctx.config.reward_model.head_std))
 
     def export(self, ctx: RunContext, params: Any, directory: str) -> None:
+        from jaxreason.search.stages import _delimiters
+
         c = ctx.config
         value_head.save_pretrained(directory, ctx.model_config, params,
                                    dtype=c.checkpoint.export_dtype)
         if jax.process_index() == 0:
             ctx.tokenizer.save_pretrained(directory)
             info = {"kind": self.kind, "aggregation": c.reward_model.aggregation,
-                    "delimiter": c.reward_model.delimiter, "chat": bool(c.data.chat),
+                    "delimiters": list(_delimiters(c.reward_model.delimiter)),
+                    "chat": bool(c.data.chat),
                     "add_bos": bool(c.data.add_bos), "max_length": int(c.data.max_length)}
             with open(os.path.join(directory, INFO_FILE), "w") as f:
                 json.dump(info, f, indent=2)

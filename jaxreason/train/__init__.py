@@ -21,7 +21,7 @@ TRAINERS.register("grpo", "jaxreason.train.run:grpo")
 TRAINERS.register("dpo", "jaxreason.algorithms.dpo:train")  # DPO / DPO+NLL / IPO / ORPO
 TRAINERS.register("reward_model", "jaxreason.algorithms.reward_model:train")  # ORM / BT / PRM
 TRAINERS.register("prm_labels", "jaxreason.search.prm_labels:prm_labels")  # trees -> PRM data
-TRAINERS.register("rm_eval", "jaxreason.evaluation.reward_eval:rm_eval")  # AUC, BoN vs beam
+TRAINERS.register("rm_eval", "jaxreason.train.rm_eval:rm_eval")  # AUC, BoN vs beam
 TRAINERS.register("pipeline", "jaxreason.train.pipeline:train")
 TRAINERS.register("records", "jaxreason.train.data_stages:records")  # data stages
 TRAINERS.register("sample", "jaxreason.train.data_stages:sample")
