@@ -9,7 +9,10 @@ pass@n), and the trends of its GRPO training from `metrics.jsonl`: the share of 
 std filter dropped, the mean reward, the well-formed share and mean reward of the well-formed
 completions (for SRL: the mean similarity), each over the first and the last 5 steps, and the
 in-training held-out evaluation at the start and the end (for SRL: greedy mean similarity on
-the validation step instances). Arms or stages that have not run yet are shown empty.
+the validation step instances). Below the table, the curves: per arm, the in-training held-out
+figure at every evaluation, and the mean reward of well-formed completions (for SRL: the mean
+similarity) and the share of groups filtered over consecutive windows of `--window` steps.
+Arms or stages that have not run yet are shown empty.
 """
 
 from __future__ import annotations
@@ -64,7 +67,16 @@ def _eval_figures(workdir: str, arm: str) -> dict[str, float]:
     return out
 
 
-def arm_summary(workdir: str, arm: str) -> dict[str, Any]:
+def _windows(records: list[dict[str, Any]], key: str, size: int) -> list[float | None]:
+    """Mean of `key` over steps 1..size, size+1..2 size, ... (as _window: the reward of
+    well-formed completions only over steps that had some)."""
+    out = []
+    for start in range(0, len(records), size):
+        out.append(_window(records[start:start + size], key, True, n=size))
+    return out
+
+
+def arm_summary(workdir: str, arm: str, window: int = 10) -> dict[str, Any]:
     out: dict[str, Any] = {"eval": _eval_figures(workdir, arm)}
     stage = os.path.join(workdir, arm)
     train = _records(stage, "train")
@@ -74,16 +86,21 @@ def arm_summary(workdir: str, arm: str) -> dict[str, Any]:
                     "reward_mean_format_ok", "accuracy"):
             out[key] = {"first5": _window(train, key, True), "last5": _window(train, key, False),
                         "mean": _window(train, key, True, n=len(train))}
+        out["curves"] = {"window": window, **{
+            key: _windows(train, key, window)
+            for key in ("reward_mean_format_ok", "groups_filtered_fraction")}}
         evals = _records(stage, "eval")
         if evals:
             out["in_training_eval"] = {"start": evals[0].get("mean_reward"),
                                        "end": evals[-1].get("mean_reward"),
                                        "start_accuracy": evals[0].get("accuracy"),
                                        "end_accuracy": evals[-1].get("accuracy")}
+            out["curves"]["eval"] = [{"step": r["step"], "mean_reward": r.get("mean_reward"),
+                                      "accuracy": r.get("accuracy")} for r in evals]
     return out
 
 
-def report(workdir: str) -> dict[str, Any]:
+def report(workdir: str, window: int = 10) -> dict[str, Any]:
     hard = _read_json(os.path.join(workdir, "hard", "summary.json")) or {}
     seed = None
     for arm in ARMS:  # the evaluation reports record the run's seed
@@ -93,7 +110,7 @@ def report(workdir: str) -> dict[str, Any]:
             break
     return {"workdir": workdir, "seed": seed,
             "hard": {k: v for k, v in hard.items() if k not in ("outputs", "status")},
-            "arms": {arm: arm_summary(workdir, arm) for arm in ARMS}}
+            "arms": {arm: arm_summary(workdir, arm, window) for arm in ARMS}}
 
 
 def _f(value: Any) -> str:
@@ -126,6 +143,18 @@ def markdown(result: dict[str, Any]) -> str:
         else:
             row += [""] * 5
         lines.append("| " + " | ".join(row) + " |")
+    curves = [(arm, s["curves"], s.get("in_training_eval")) for arm, s in result["arms"].items()
+              if "curves" in s]
+    if curves:
+        size = curves[0][1]["window"]
+        lines += ["", f"Curves (training: means over windows of {size} steps; held-out: every "
+                  "in-training evaluation, step: value):", ""]
+        for arm, c, _ in curves:
+            sim = " ".join(_f(v) or "-" for v in c["reward_mean_format_ok"])
+            filt = " ".join(_f(v) or "-" for v in c["groups_filtered_fraction"])
+            held = " ".join(f"{r['step']}: {_f(r['mean_reward'])}" for r in c.get("eval", []))
+            lines.append(f"- {arm}: reward of well-formed {sim}; groups filtered {filt}; "
+                         f"held-out {held}")
     return "\n".join(lines)
 
 
@@ -133,8 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workdirs", nargs="+")
     parser.add_argument("--json", action="store_true", help="print one JSON object too")
+    parser.add_argument("--window", type=int, default=10, help="steps per curve window")
     args = parser.parse_args()
-    results = [report(w) for w in args.workdirs]
+    results = [report(w, args.window) for w in args.workdirs]
     for result in results:
         print(markdown(result) + "\n")
     if args.json:
