@@ -148,6 +148,18 @@ class Algorithm:
         export_model(ctx.model_config, params, ctx.tokenizer, directory,
                      dtype=ctx.config.checkpoint.export_dtype)
 
+    def optimizer(self, config: Any, total_updates: int) -> tuple[Any, Any]:
+        """(optimizer over `param_tree`, the schedule logged as the learning rate); default:
+        AdamW of `config.optim` over every parameter (PPO: separate actor / critic rates)."""
+        from jaxreason.train.optim import make_optimizer
+
+        return make_optimizer(config.optim, total_updates)
+
+    def policy_params(self, params: Any) -> Any:
+        """The language model inside the state's parameters, the one evaluation samples from
+        (default: the parameters themselves; PPO: the actor of actor + critic)."""
+        return params
+
     def eval_stop(self) -> tuple[str, ...]:
         """Stop strings of evaluation sampling (the ones training samples with)."""
         return ()

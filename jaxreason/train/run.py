@@ -29,7 +29,7 @@ from jaxreason.train.errors import ConfigError
 from jaxreason.train.evaluate import TaskEvaluator
 from jaxreason.train.loop import LoopOptions, run_loop
 from jaxreason.train.metrics import MetricsWriter, Throughput
-from jaxreason.train.optim import SCHEDULES, make_optimizer
+from jaxreason.train.optim import SCHEDULES
 from jaxreason.train.state import (LANGUAGE_MODEL, ParamTree, abstract_state, init_state,
                                    state_shardings)
 from jaxreason.train.step import make_train_step
@@ -70,7 +70,7 @@ def run(config: Any, workdir: str, algorithm: Algorithm | str) -> dict[str, Any]
     ctx = RunContext(config, workdir, mesh, tokenizer, model_config)
     iterator = algorithm.prepare(ctx)
     num_steps = algorithm.num_steps
-    optimizer, schedule = make_optimizer(config.optim, num_steps * algorithm.updates_per_step)
+    optimizer, schedule = algorithm.optimizer(config, num_steps * algorithm.updates_per_step)
     checkpointer, writer = build.run_outputs(config, workdir, num_steps)
     try:
         tree = algorithm.param_tree
@@ -85,13 +85,14 @@ def run(config: Any, workdir: str, algorithm: Algorithm | str) -> dict[str, Any]
         algorithm.start(ctx, state)
         evaluator = None
         if data.eval_task is not None and data.held_out:
-            evaluator = TaskEvaluator(model_config, mesh, tokenizer, data.eval_task,
-                                      data.held_out, example_format(config).prompt_format,
-                                      max_new_tokens=config.eval.max_new_tokens,
-                                      batch_size=config.eval.batch_size,
-                                      grading_workers=config.eval.grading_workers,
-                                      stop=algorithm.eval_stop(),
-                                      report_dir=os.path.join(workdir, "eval"))
+            task_evaluator = TaskEvaluator(
+                model_config, mesh, tokenizer, data.eval_task, data.held_out,
+                example_format(config).prompt_format, max_new_tokens=config.eval.max_new_tokens,
+                batch_size=config.eval.batch_size, grading_workers=config.eval.grading_workers,
+                stop=algorithm.eval_stop(), report_dir=os.path.join(workdir, "eval"))
+            # grades the language model inside the state's parameters (PPO: the actor)
+            evaluator = lambda params, step: task_evaluator(  # noqa: E731
+                algorithm.policy_params(params), step=step)
             if algorithm.evaluate_at_start and int(jax.device_get(state.step)) == 0:
                 writer.write(0, evaluator(state.params, step=0), kind="eval")
         throughput = Throughput(model_config.flops_per_token(algorithm.row_length),

@@ -11,8 +11,9 @@ an equal part of each micro-batch, so splitting moves no data between devices.
 Algorithms that make several updates from one batch (GRPO / PPO: `num_iterations` passes of
 `num_minibatches` updates) and need log-probs of frozen parameters (the sampling-time policy,
 a reference model) use the same wrapper: an optional `pre_step(params, frozen, batch)` adds
-fields to the batch, without gradient, before the first update; `state.step` then counts
-algorithm steps while the optimizer counts updates.
+fields to the batch, without gradient, before the first update (a field "metrics", a dict of
+scalars, is logged with the step's metrics instead: PPO's returns and explained variance);
+`state.step` then counts algorithm steps while the optimizer counts updates.
 """
 
 from __future__ import annotations
@@ -122,13 +123,17 @@ def algorithm_step(state: TrainState, batch: dict[str, jax.Array], frozen: Any =
     Metrics are means over the updates (token counts: sums over one pass); the logged
     learning rate is the one of the step's first update. With one update and no pre-step this
     is exactly `train_step`."""
+    pre_metrics: dict[str, jax.Array] = {}
     if pre_step is not None:
-        batch = {**batch, **jax.lax.stop_gradient(pre_step(state.params, frozen, batch))}
+        fields = dict(jax.lax.stop_gradient(pre_step(state.params, frozen, batch)))
+        pre_metrics = fields.pop("metrics", {})
+        batch = {**batch, **fields}
     updates = num_iterations * num_minibatches
     if updates == 1:
-        return train_step(state, batch, loss_fn=loss_fn, optimizer=optimizer,
-                          schedule=schedule, num_microbatches=num_microbatches,
-                          grad_shardings=grad_shardings)
+        state, metrics = train_step(state, batch, loss_fn=loss_fn, optimizer=optimizer,
+                                    schedule=schedule, num_microbatches=num_microbatches,
+                                    grad_shardings=grad_shardings)
+        return state, {**metrics, **pre_metrics}
     start = state.step
     all_metrics = []
     for _ in range(num_iterations):
@@ -143,7 +148,7 @@ def algorithm_step(state: TrainState, batch: dict[str, jax.Array], frozen: Any =
     for summed in ("tokens", "loss_tokens"):
         if summed in metrics:
             metrics[summed] = sum(m[summed] for m in all_metrics[:num_minibatches])
-    return dataclasses.replace(state, step=start + 1), metrics
+    return dataclasses.replace(state, step=start + 1), {**metrics, **pre_metrics}
 
 
 def make_train_step(loss_fn: ParamsLoss, optimizer: optax.GradientTransformation,
@@ -158,7 +163,8 @@ def make_train_step(loss_fn: ParamsLoss, optimizer: optax.GradientTransformation
     as global arrays (`parallel.host_local_to_global`); tracing happens under the mesh and the
     logical rules so the model's activation constraints apply.
 
-    `frozen` (e.g. a reference model's parameters, laid out like the state's) is passed to
+    `frozen` (e.g. a reference model's parameters, laid out like the state's, or another tree
+    already placed on the mesh: PPO's reference policy beside actor + critic) is passed to
     the jitted function as an argument on every call, never baked in as a constant;
     `pre_step` and the update counts are as in `algorithm_step`."""
     def step(state: TrainState, batch: dict[str, jax.Array], frozen: Any
@@ -170,7 +176,11 @@ def make_train_step(loss_fn: ParamsLoss, optimizer: optax.GradientTransformation
                               grad_shardings=state_shardings.params)
 
     replicated = NamedSharding(mesh, PartitionSpec())
-    frozen_shardings = None if frozen is None else state_shardings.params
+    frozen_shardings = None
+    if frozen is not None:  # laid out like the state's parameters, or placed by its loader
+        same_tree = jax.tree.structure(frozen) == jax.tree.structure(state_shardings.params)
+        frozen_shardings = (state_shardings.params if same_tree
+                            else jax.tree.map(lambda x: x.sharding, frozen))
     jitted = jax.jit(step, in_shardings=(state_shardings, batch_sharding(mesh), frozen_shardings),
                      out_shardings=(state_shardings, replicated), donate_argnums=0)
     rules = tuple(rules) if rules is not None else parallel.DEFAULT_RULES
