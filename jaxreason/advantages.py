@@ -1,14 +1,19 @@
-"""Advantage estimators and group filters for group-sampled RL (GRPO and its variants).
+"""Advantage estimators and group filters for group-sampled RL (GRPO and its variants), and
+GAE for PPO.
 
-Pure NumPy over rewards `[groups, group_size]` (one group = the completions of one prompt), so
-they run on the host between sampling and the train step. A config picks an estimator by name
-(`grpo.advantage`: "grpo", "dr_grpo", "rloo"), the way it picks a loss.
+The group estimators are pure NumPy over rewards `[groups, group_size]` (one group = the
+completions of one prompt), so they run on the host between sampling and the train step. A
+config picks one by name (`grpo.advantage`: "grpo", "dr_grpo", "rloo"), the way it picks a
+loss. `gae` works on per-token `[batch, length]` arrays with `jax.numpy` (NumPy inputs are
+fine): PPO runs it inside the jitted pre-step, right after the critic's values.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxreason.registry import Registry
@@ -81,3 +86,35 @@ def informative_groups(rewards: np.ndarray, *, min_std: float = 0.0) -> np.ndarr
     if min_std > 0:
         return rewards.std(axis=1) > min_std
     return np.ptp(rewards, axis=1) > 0
+
+
+def gae(rewards: Any, values: Any, mask: Any, gamma: float = 1.0, lam: float = 1.0
+        ) -> tuple[jax.Array, jax.Array]:
+    """Generalized advantage estimation over per-token arrays `[batch, length]`.
+
+    mask: 1 on the completion tokens (the steps of the episode), 0 on prompt and padding
+    positions, which are skipped (the recursion links each masked position to the next masked
+    one) and get advantage and return 0. With delta_t = r_t + gamma V_next - V_t, where
+    V_next is the value of the next masked position and 0 after the last one,
+    A_t = delta_t + gamma lam A_next and the return R_t = A_t + V_t (with gamma = lam = 1:
+    the reward-to-go). Returns (advantages, returns), float32.
+    """
+    rewards, values, mask = (jnp.asarray(x, jnp.float32) for x in (rewards, values, mask))
+    if not rewards.shape == values.shape == mask.shape or rewards.ndim != 2:
+        raise ValueError(f"rewards, values and mask must be [batch, length] arrays of one shape, "
+                         f"got {rewards.shape}, {values.shape}, {mask.shape}")
+
+    def back(carry: tuple[jax.Array, jax.Array], xs: tuple[jax.Array, ...]
+             ) -> tuple[tuple[jax.Array, jax.Array], jax.Array]:
+        next_value, next_advantage = carry
+        reward, value, on = xs
+        advantage = reward + gamma * next_value - value + gamma * lam * next_advantage
+        carry = (jnp.where(on > 0, value, next_value), jnp.where(on > 0, advantage,
+                                                                next_advantage))
+        return carry, advantage * on
+
+    zeros = jnp.zeros(rewards.shape[:1], jnp.float32)
+    _, advantages = jax.lax.scan(back, (zeros, zeros), (rewards.T, values.T, mask.T),
+                                 reverse=True)
+    advantages = advantages.T
+    return advantages, (advantages + values) * mask
