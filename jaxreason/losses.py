@@ -64,6 +64,10 @@ def loss_names() -> list[str]:
     return LOSSES.names()
 
 
+# PPO's actor + critic objective and its per-token arithmetic live in their own module
+LOSSES.register("ppo", "jaxreason.losses_ppo:ppo_loss")
+
+
 # ----------------------------------------------------------------------------- log-probs
 
 def logprobs_from_hidden(params: llama.Params, config: ModelConfig, hidden: jax.Array,
