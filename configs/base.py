@@ -117,6 +117,24 @@ def get_config() -> ConfigDict:
     c.grpo.grading_workers = placeholder(int)  # grading processes (0: in this process)
     c.grpo.grading_timeout_s = 10.0  # per-completion grading time limit
 
+    c.ppo = ConfigDict()  # PPO with a critic (trainer "ppo", jaxreason/algorithms/ppo.py, docs/ppo.md)
+    # rollouts (task, prompts_per_step, group_size = samples per prompt, budgets, temperature,
+    # stop, epsilon_low / epsilon_high = policy clip) come from the grpo section
+    c.ppo.kl_coef = 0.001  # KL-to-reference penalty in the per-token reward (0: no reference model)
+    c.ppo.kl_estimator = "kl"  # kl (log pi - log pi_ref) | abs | mse | low_var_kl (k3)
+    c.ppo.gamma = 1.0  # GAE discount
+    c.ppo.lam = 1.0  # GAE lambda
+    c.ppo.whiten_advantages = True  # normalize advantages over the batch's completion tokens
+    c.ppo.value_clip = 0.5  # clip of the critic's change from its values at sampling time
+    c.ppo.value_coef = 1.0  # weight of the value loss (0.5 (V - R)^2) beside the policy loss
+    c.ppo.entropy_coef = 0.001  # entropy bonus
+    c.ppo.ppo_epochs = 1  # passes over each batch
+    c.ppo.num_minibatches = 1  # optimizer updates per pass
+    c.ppo.critic_learning_rate = 1e-5  # the critic's peak learning rate (actor: optim.learning_rate)
+    c.ppo.critic_warmup_steps = 0  # steps that train only the critic (actor learning rate 0)
+    c.ppo.critic_path = placeholder(str)  # value model dir to start the critic from (default: the policy + a fresh head)
+    c.ppo.critic_head_std = 0.0  # init of a fresh head's kernel: N(0, std); 0: zeros
+
     c.sample = ConfigDict()  # data stage "sample": graded completions of the current model
     c.sample.task = placeholder(str)  # task that formats prompts and grades (default: data.task)
     c.sample.n = 4  # completions per prompt
