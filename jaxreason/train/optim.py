@@ -44,12 +44,21 @@ def decay_mask(params: Any) -> Any:
     return jax.tree_util.tree_map_with_path(is_decayed, params)
 
 
-def make_optimizer(optim: Any, total_steps: int) -> tuple[optax.GradientTransformation,
-                                                          optax.Schedule]:
-    """(optimizer, schedule) from an `optim` config section (see configs/base.py)."""
-    schedule = learning_rate_schedule(float(optim.learning_rate), total_steps,
+def make_optimizer(optim: Any, total_steps: int, *, learning_rate: float | None = None,
+                   delay_steps: int = 0) -> tuple[optax.GradientTransformation,
+                                                  optax.Schedule]:
+    """(optimizer, schedule) from an `optim` config section (see configs/base.py).
+
+    learning_rate: the peak (default `optim.learning_rate`; PPO's critic has its own);
+    delay_steps: updates at rate 0 before the schedule starts, which then spans the remaining
+    `total_steps - delay_steps` (PPO's critic warm-up holds the actor)."""
+    peak = float(optim.learning_rate if learning_rate is None else learning_rate)
+    delay_steps = max(0, min(int(delay_steps), int(total_steps)))
+    schedule = learning_rate_schedule(peak, max(1, total_steps - delay_steps),
                                       schedule=optim.schedule, warmup_steps=optim.warmup_steps,
                                       final_ratio=float(optim.final_lr_ratio))
+    if delay_steps:
+        schedule = optax.join_schedules([optax.constant_schedule(0.0), schedule], [delay_steps])
     parts = []
     if optim.grad_clip and optim.grad_clip > 0:
         parts.append(optax.clip_by_global_norm(float(optim.grad_clip)))
