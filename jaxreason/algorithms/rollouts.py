@@ -114,15 +114,16 @@ class RolloutCollector:
 
     def to_rows(self, groups: list[dict[str, Any]], trainable_groups: np.ndarray
                 ) -> dict[str, np.ndarray]:
-        """Rows of the step; filler groups (and, with `mask_truncated`, completions cut off
-        by the budget: no final answer) keep their tokens but carry no loss."""
+        """Rows of the step (with each completion's `rewards [rows]` beside the advantages);
+        filler groups (and, with `mask_truncated`, completions cut off by the budget: no final
+        answer) keep their tokens but carry no loss."""
         g = self.g
         advantages = self.advantages(np.stack([grp["rewards"] for grp in groups]))
         advantages[~trainable_groups] = 0.0
         trainable = np.repeat(trainable_groups, g.group_size)
         if g.mask_truncated:
             trainable &= ~np.concatenate([grp["truncated"] for grp in groups])
-        return completion_rows(
+        rows = completion_rows(
             [grp["prompt"] for grp in groups],
             np.concatenate([grp["tokens"] for grp in groups]),
             np.concatenate([grp["lengths"] for grp in groups]),
@@ -130,6 +131,9 @@ class RolloutCollector:
             advantages.reshape(-1), length=self.row_length,
             pad_token_id=self.sampler.pad_token_id, trainable=trainable,
             sampler_logprobs=np.concatenate([grp["raw_logprobs"] for grp in groups]))
+        # each completion's own reward `[rows]` (PPO places it on the last token)
+        rows["rewards"] = np.concatenate([grp["rewards"] for grp in groups]).astype(np.float32)
+        return rows
 
     def metrics(self, first: Any, kept: int, sampled_groups: int, rounds: int, filler: int,
                 sampling_time: float, grading_time: float) -> dict[str, float]:
