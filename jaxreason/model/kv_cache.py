@@ -16,13 +16,15 @@ tokens is a `forward` call with the cache).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding
 
 from jaxreason.model.config import ModelConfig
-from jaxreason.parallel import constrain
+from jaxreason.parallel import LogicalRules, constrain, logical_to_spec
 
 _KV_AXES = ("batch", "act_kv_heads", "cache_length", None)
 
@@ -122,3 +124,22 @@ class KVCache:
             k, v = constrain(self.k, ("layers",) + _KV_AXES), constrain(self.v, ("layers",) + _KV_AXES)
         return KVCache(k=k, v=v, valid=constrain(self.valid, ("batch", "cache_length")),
                        index=self.index)
+
+
+def cache_bytes_per_device(config: ModelConfig, rows: int, max_length: int,
+                           mesh: Mesh | None = None, rules: LogicalRules | None = None) -> int:
+    """Bytes one device holds of a cache of `rows` x `max_length` slots: keys and values of
+    every layer in the compute dtype plus the `valid` mask, split over `mesh` as `constrained`
+    lays them out (rows over the batch axes, kv heads over `tensor`, where they divide).
+    The sampler sizes its chunks with it and the memory plan reports it."""
+    shape = (rows, config.num_kv_heads, max_length, config.head_dim)
+
+    def per_device(names: tuple[Any, ...], full: tuple[int, ...]) -> int:
+        if mesh is None:
+            return math.prod(full)
+        spec = logical_to_spec(names, full, mesh, rules)
+        return math.prod(NamedSharding(mesh, spec).shard_shape(full))
+
+    keys = per_device(_KV_AXES, shape) * jnp.dtype(config.dtype).itemsize
+    valid = per_device(("batch", "cache_length"), (rows, max_length))
+    return 2 * config.num_layers * keys + valid

@@ -17,8 +17,11 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxreason import parallel
+from jaxreason.model.config import ModelConfig
+from jaxreason.model.kv_cache import cache_bytes_per_device
 from jaxreason.model.model import Model
-from jaxreason.sampling.engine import ProgramInputs, ProgramShape, generate_program
+from jaxreason.sampling.engine import ProgramInputs, ProgramOutputs, ProgramShape, \
+    generate_program
 from jaxreason.sampling.params import FINISH_REASONS, FINISH_STOP_STRING, FINISH_STOP_TOKEN, \
     GeneratedBatch, SampleResult, SamplingParams
 from jaxreason.sampling.stop_strings import StopStringTables, cut_at_stop
@@ -71,6 +74,29 @@ def _check_prompt_list(prompts: Any) -> None:
                          "single prompt")
 
 
+def prompts_within_budget(config: ModelConfig, num_prompts: int, n: int, cache_length: int,
+                          budget_bytes: int, padded: Any, mesh: Any = None, rules: Any = None
+                          ) -> int:
+    """The most prompts (a power of two, or `num_prompts`) whose `n` samples each, padded to
+    `padded(prompts)` prompt rows, keep a per-device KV cache of `cache_length` slots within
+    `budget_bytes`. Raises ValueError when one prompt does not fit."""
+    def fits(prompts: int) -> bool:
+        rows = padded(prompts) * n
+        return cache_bytes_per_device(config, rows, cache_length, mesh, rules) <= budget_bytes
+
+    if fits(num_prompts):
+        return num_prompts
+    prompts = 1 << max(0, math.ceil(math.log2(num_prompts)) - 1)
+    while prompts > 1 and not fits(prompts):
+        prompts //= 2
+    if not fits(prompts):
+        need = cache_bytes_per_device(config, padded(1) * n, cache_length, mesh, rules)
+        raise ValueError(f"max_kv_cache_bytes: {budget_bytes} bytes per device cannot hold the "
+                         f"KV cache of one prompt's {n} samples of {cache_length} slots "
+                         f"({need} bytes per device)")
+    return prompts
+
+
 def powers_of_two(start: int, stop: int) -> tuple[int, ...]:
     """start, 2*start, ... up to the first value >= stop."""
     out = [start]
@@ -100,14 +126,17 @@ class Sampler:
 
     Memory: besides the KV cache (`rows x (prompt bucket + new-token bucket)` slots per layer),
     a call holds one extra copy of the layer weights, re-laid out for decoding and gathered
-    over `fsdp` (not for `scan_layers` models).
+    over `fsdp` (not for `scan_layers` models). max_kv_cache_bytes (per device, 0 = no
+    limit): a batch whose cache would be larger runs as sequential calls over chunks of its
+    prompts, each within the budget (one compiled shape). A row's draws depend only on (seed,
+    batch-wide prompt index, sample index, step), so the samples are those of one call.
     """
 
     def __init__(self, model: Model, tokenizer: Any = None, *,
                  prompt_buckets: Sequence[int] | None = None,
                  new_token_buckets: Sequence[int] | None = None,
                  batch_buckets: Sequence[int] | None = None,
-                 pad_token_id: int | None = None) -> None:
+                 pad_token_id: int | None = None, max_kv_cache_bytes: int = 0) -> None:
         config = model.config
         limit = max(config.max_position_embeddings, 16)
         self.model = model
@@ -115,6 +144,7 @@ class Sampler:
         self.prompt_buckets = tuple(sorted(prompt_buckets or powers_of_two(16, limit)))
         self.new_token_buckets = tuple(sorted(new_token_buckets or powers_of_two(16, limit)))
         self.batch_buckets = tuple(sorted(batch_buckets)) if batch_buckets else None
+        self.max_kv_cache_bytes = int(max_kv_cache_bytes or 0)
         if pad_token_id is None:
             pad_token_id = getattr(tokenizer, "pad_token_id", None)
         if pad_token_id is None:
@@ -236,15 +266,41 @@ class Sampler:
                 raise ValueError(f"prompt {i}: token ids {bad[:5]} are outside the model's "
                                  f"vocabulary [0, {self.model.config.vocab_size})")
         n = sampling.n
-        shape = ProgramShape(
-            prompts=self._batch_bucket(len(prompts), n), n=n,
-            prompt_length=pick_bucket(max(map(len, prompts)), self.prompt_buckets,
-                                      "prompt length"),
-            new_tokens=pick_bucket(sampling.max_new_tokens, self.new_token_buckets,
-                                   "max_new_tokens"),
-            greedy=sampling.greedy, truncates=sampling.truncates)
-        inputs = self._inputs(prompts, sampling, shape)
+        prompt_length = pick_bucket(max(map(len, prompts)), self.prompt_buckets, "prompt length")
+        new_tokens = pick_bucket(sampling.max_new_tokens, self.new_token_buckets,
+                                 "max_new_tokens")
+        per_call = self.prompts_per_call(len(prompts), n, prompt_length + new_tokens)
         params = self.model.params if params is None else params
+        parts = []
+        for first in range(0, len(prompts), per_call):  # sequential chunks: same samples
+            chunk = prompts[first:first + per_call]
+            shape = ProgramShape(prompts=self._batch_bucket(per_call, n), n=n,  # one shape
+                                 prompt_length=prompt_length, new_tokens=new_tokens,
+                                 greedy=sampling.greedy, truncates=sampling.truncates)
+            out = self._run(params, self._inputs(chunk, sampling, shape, first), shape)
+            rows = len(chunk) * n
+            parts.append([x[:rows] for x in out])
+        out = ProgramOutputs(*(np.concatenate(x) for x in zip(*parts)))
+        width = sampling.max_new_tokens
+        return GeneratedBatch(
+            tokens=out.tokens[:, :width], logprobs=out.logprobs[:, :width],
+            raw_logprobs=out.raw_logprobs[:, :width], lengths=out.lengths,
+            finish_codes=out.finish_codes, stop_index=out.stop_index,
+            prompt_index=np.repeat(np.arange(len(prompts)), n),
+            sample_index=np.tile(np.arange(n), len(prompts)))
+
+    def prompts_per_call(self, num_prompts: int, n: int, cache_length: int) -> int:
+        """Prompts of one program call: all of them, or with `max_kv_cache_bytes` the most
+        (a batch bucket) whose cache of `cache_length` slots per row fits the budget."""
+        if not self.max_kv_cache_bytes:
+            return num_prompts
+        return prompts_within_budget(
+            self.model.config, num_prompts, n, cache_length, self.max_kv_cache_bytes,
+            lambda p: self._batch_bucket(p, n), self.model.mesh, self.model.rules)
+
+    def _run(self, params: Any, inputs: ProgramInputs, shape: ProgramShape) -> ProgramOutputs:
+        """One program call; host copies of its outputs."""
+        n = shape.n
         cached = _cache_size(self._program)
         start = time.perf_counter()
         with self.model.context():
@@ -258,15 +314,7 @@ class Sampler:
                      "stop tables %s", time.perf_counter() - start, shape.prompts, n,
                      shape.prompt_length, shape.new_tokens, shape.greedy, shape.truncates,
                      inputs.stop_token_ids.shape[0], inputs.stop_tables.shape)
-        out = parallel.to_host(out)
-        rows = len(prompts) * n
-        width = sampling.max_new_tokens
-        return GeneratedBatch(
-            tokens=out.tokens[:rows, :width], logprobs=out.logprobs[:rows, :width],
-            raw_logprobs=out.raw_logprobs[:rows, :width], lengths=out.lengths[:rows],
-            finish_codes=out.finish_codes[:rows], stop_index=out.stop_index[:rows],
-            prompt_index=np.repeat(np.arange(len(prompts)), n),
-            sample_index=np.tile(np.arange(n), len(prompts)))
+        return parallel.to_host(out)
 
     # ----------------------------------------------------------------------------- internals
 
@@ -292,7 +340,9 @@ class Sampler:
         return b if (b * n) % shards == 0 else base
 
     def _inputs(self, prompts: list[list[int]], sampling: SamplingParams,
-                shape: ProgramShape) -> ProgramInputs:
+                shape: ProgramShape, first_prompt: int = 0) -> ProgramInputs:
+        """Inputs of one call over `prompts`, the call's share of a batch starting at prompt
+        `first_prompt` (the batch-wide prompt index seeds each row's draws)."""
         ids = np.full((shape.prompts, shape.prompt_length), self.pad_token_id, np.int32)
         mask = np.zeros((shape.prompts, shape.prompt_length), np.int32)
         for i, p in enumerate(prompts):
@@ -300,7 +350,8 @@ class Sampler:
             mask[i, shape.prompt_length - len(p):] = 1
         for i in range(len(prompts), shape.prompts):  # batch padding: one dummy token
             mask[i, -1] = 1
-        prompt_index = np.repeat(np.arange(shape.prompts, dtype=np.int32), shape.n)
+        slot = np.repeat(np.arange(shape.prompts, dtype=np.int32), shape.n)
+        prompt_index = slot + np.int32(first_prompt)
         sample_index = np.tile(np.arange(shape.n, dtype=np.int32), shape.prompts)
         stop_ids = list(sampling.stop_token_ids)
         if not sampling.ignore_eos:
@@ -318,7 +369,7 @@ class Sampler:
             lengths = np.zeros((0,), np.int32)
         inputs = ProgramInputs(
             prompt_ids=ids, prompt_mask=mask, prompt_index=prompt_index,
-            sample_index=sample_index, active=prompt_index < len(prompts),
+            sample_index=sample_index, active=slot < len(prompts),
             stop_token_ids=stop_ids_arr, stop_tables=tables, stop_lengths=lengths,
             seed=np.uint32(sampling.seed % 2**32), max_new_tokens=np.int32(sampling.max_new_tokens),
             temperature=np.float32(sampling.temperature or 1.0), top_k=np.int32(sampling.top_k),
