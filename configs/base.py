@@ -135,6 +135,9 @@ def get_config() -> ConfigDict:
     c.ppo.critic_path = placeholder(str)  # value model dir to start the critic from (default: the policy + a fresh head)
     c.ppo.critic_head_std = 0.0  # init of a fresh head's kernel: N(0, std); 0: zeros
 
+    c.sampling = ConfigDict()  # every sampler of a run (rollouts, sample / search stages)
+    c.sampling.max_kv_cache_bytes = 0  # per-device KV-cache budget of one call; bigger batches run in sequential chunks, same samples (0: no limit)
+
     c.sample = ConfigDict()  # data stage "sample": graded completions of the current model
     c.sample.task = placeholder(str)  # task that formats prompts and grades (default: data.task)
     c.sample.n = 4  # completions per prompt

@@ -138,7 +138,8 @@ class GRPO(Algorithm):
         g = self.g
         sampler = Sampler(Model(ctx.model_config, state.params, ctx.mesh), ctx.tokenizer,
                           prompt_buckets=(g.max_prompt_tokens,),
-                          new_token_buckets=(g.max_new_tokens,))
+                          new_token_buckets=(g.max_new_tokens,),
+                          max_kv_cache_bytes=ctx.config.sampling.max_kv_cache_bytes)
         self.collector = RolloutCollector(ctx.config, sampler, ctx.tokenizer, self.task,
                                           self.reward_fn, self.iterator, self.fmt)
 

@@ -265,7 +265,8 @@ def search(config: Any, workdir: str) -> dict[str, Any]:
             # few batch shapes (powers of 4): every new shape is a compile
             most = size * settings.k
             buckets = sorted({4 ** i for i in range(12) if 4 ** i < most} | {most})
-            sampler = Sampler(model, tokenizer, batch_buckets=buckets)
+            sampler = Sampler(model, tokenizer, batch_buckets=buckets,
+                              max_kv_cache_bytes=config.sampling.max_kv_cache_bytes)
         trees = [Tree(id=i, record=records[i], prompt=list(prompts[i])) for i in batches[b]]
 
         def on_finish(tree: Tree) -> None:

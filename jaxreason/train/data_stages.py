@@ -314,7 +314,8 @@ def sample(config: Any, workdir: str) -> dict[str, Any]:
         if sampler is None:
             model = load_pretrained(config.model.path, dtype=config.model.dtype,
                                     param_dtype=config.model.param_dtype, mesh=mesh)
-            sampler = Sampler(model, tokenizer)
+            sampler = Sampler(model, tokenizer,
+                              max_kv_cache_bytes=config.sampling.max_kv_cache_bytes)
         generations = sample_and_grade(
             sampler, [ids[i] for i in indices], [records_[i] for i in indices],
             sampling_params(config, b), task=task, num_workers=s.grading_workers,
