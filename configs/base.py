@@ -22,6 +22,12 @@ def get_config() -> ConfigDict:
     c.model.param_dtype = "float32"  # storage dtype of parameters and optimizer moments
     c.model.remat_policy = "none"  # activation recomputation: none | full | dots | dots_no_batch
     c.model.scan_layers = False  # run the layer stack under lax.scan (fast compiles, deep models)
+    c.model.lora = ConfigDict()  # low-rank adapters (docs/lora.md); only they train when on
+    c.model.lora.rank = 0  # adapter rank r (0: off, every parameter trains)
+    c.model.lora.alpha = 16.0  # adapter output scaled by alpha / rank
+    c.model.lora.targets = "q,k,v,o,gate,up,down"  # projections with adapters ("all" = these 7)
+    c.model.lora.quantization = "none"  # frozen base storage: none (compute dtype) | int8 | nf4
+    c.model.lora.quantization_block = 64  # absmax block length of int8 / nf4 (QLoRA)
 
     c.tokenizer = ConfigDict()
     c.tokenizer.path = placeholder(str)  # tokenizer directory (default: model.path's tokenizer)

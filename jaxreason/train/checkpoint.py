@@ -28,6 +28,7 @@ import orbax.checkpoint as ocp
 import grain
 
 from jaxreason.train.state import TrainState
+from jaxreason.train.trainable import is_partial, trainable, with_trainable
 
 log = logging.getLogger(__name__)
 
@@ -51,29 +52,41 @@ class Checkpointer:
 
     def save(self, step: int, state: TrainState, data_iterator: Any | None,
              config: dict[str, Any]) -> bool:
-        """Start saving (asynchronously); returns whether a save was started."""
+        """Start saving (asynchronously); returns whether a save was started. Only the
+        trainable parameters are saved (a LoRA model's adapters, not its frozen base)."""
+        saved = {**state.as_dict(), "params": trainable(state.params)}
         items: dict[str, Any] = {
-            "state": ocp.args.StandardSave(state.as_dict()),
+            "state": ocp.args.StandardSave(saved),
             "config": ocp.args.JsonSave(config),
         }
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointSave(data_iterator)
         return self.manager.save(int(step), args=ocp.args.Composite(**items), force=True)
 
-    def restore(self, step: int, target: TrainState, data_iterator: Any | None
-                ) -> tuple[TrainState, dict[str, Any]]:
+    def restore(self, step: int, target: TrainState, data_iterator: Any | None,
+                base: Any = None) -> tuple[TrainState, dict[str, Any]]:
         """(state, saved config) of `step`; `data_iterator` is set to its saved position.
 
         target: abstract TrainState (ShapeDtypeStructs with shardings, `state.abstract_state`).
+        base: with a LoRA model, parameters holding its frozen base (the checkpoint holds
+        only the adapters); ignored otherwise.
         """
+        partial = is_partial(target.params)
+        if partial and base is None:
+            raise ValueError("this checkpoint holds LoRA adapters only: restoring it needs the "
+                             "base model's parameters (base=...)")
         items: dict[str, Any] = {
-            "state": ocp.args.StandardRestore(target.as_dict()),
+            "state": ocp.args.StandardRestore({**target.as_dict(),
+                                               "params": trainable(target.params)}),
             "config": ocp.args.JsonRestore(),
         }
         if data_iterator is not None:
             items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
         restored = self.manager.restore(int(step), args=ocp.args.Composite(**items))
-        return TrainState.from_dict(dict(restored["state"])), restored["config"]
+        state = dict(restored["state"])
+        if partial:
+            state["params"] = with_trainable(base, state["params"])
+        return TrainState.from_dict(state), restored["config"]
 
     def saved_config(self, step: int) -> dict[str, Any]:
         """The config stored with `step` (without touching arrays)."""

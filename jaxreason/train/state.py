@@ -20,6 +20,7 @@ from jaxreason import parallel
 from jaxreason.model import llama
 from jaxreason.model.config import ModelConfig
 from jaxreason.model.model import param_shardings
+from jaxreason.train.trainable import trainable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,24 +58,25 @@ class TrainState:
 
 
 def abstract_params(config: ModelConfig, tree: ParamTree = LANGUAGE_MODEL) -> llama.Params:
-    dtype = jnp.dtype(config.param_dtype)
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s, dtype), tree.shapes(config),
-                        is_leaf=lambda s: isinstance(s, tuple))
+    """Shapes and dtypes of `tree.init`'s parameters (traced, nothing is allocated): mostly
+    `param_dtype`, but a LoRA model's frozen base is in the compute dtype or quantized."""
+    return jax.eval_shape(lambda key: tree.init(config, key), jax.random.key(0))
 
 
 def state_shardings(config: ModelConfig, optimizer: optax.GradientTransformation,
                     mesh: Mesh, tree: ParamTree = LANGUAGE_MODEL) -> TrainState:
     """NamedShardings of every leaf: optimizer moments follow their parameter, the rest
-    (step, counters) is replicated."""
+    (step, counters) is replicated. The optimizer state covers only the trainable
+    parameters (`train/trainable.py`: a LoRA model's adapters)."""
     replicated = NamedSharding(mesh, PartitionSpec())
     if tree == LANGUAGE_MODEL:
         params_sh = param_shardings(config, mesh)
     else:
         params_sh = parallel.tree_shardings(tree.logical_axes(config),
                                             abstract_params(config, tree), mesh)
-    opt_abstract = jax.eval_shape(optimizer.init, abstract_params(config, tree))
+    opt_abstract = jax.eval_shape(optimizer.init, trainable(abstract_params(config, tree)))
     opt_sh = optax.tree_map_params(optimizer, lambda _, sharding: sharding, opt_abstract,
-                                   params_sh, transform_non_params=lambda _: replicated)
+                                   trainable(params_sh), transform_non_params=lambda _: replicated)
     return TrainState(step=replicated, params=params_sh, opt_state=opt_sh)
 
 
@@ -90,7 +92,7 @@ def abstract_state(config: ModelConfig, optimizer: optax.GradientTransformation,
 def new_state(params: llama.Params, optimizer: optax.GradientTransformation) -> TrainState:
     """Step 0 around given parameters (call under jit with out_shardings)."""
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=optimizer.init(params))
+                      opt_state=optimizer.init(trainable(params)))
 
 
 def init_state(config: ModelConfig, optimizer: optax.GradientTransformation, mesh: Mesh, *,

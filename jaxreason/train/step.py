@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxreason import parallel
 from jaxreason.losses import LossOutput
 from jaxreason.train.state import TrainState
+from jaxreason.train.trainable import trainable, with_trainable
 
 # (params, batch) -> LossOutput; an objective from `jaxreason.losses` with its config bound.
 ParamsLoss = Callable[[Any, dict[str, jax.Array]], LossOutput]
@@ -86,13 +87,20 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, loss_fn: Param
                optimizer: optax.GradientTransformation, schedule: optax.Schedule,
                num_microbatches: int = 1, grad_shardings: Any = None
                ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One optimizer update on the global batch (un-jitted; see `make_train_step`)."""
-    out, grads = accumulate_gradients(loss_fn, state.params, batch, num_microbatches,
-                                      grad_shardings)
+    """One optimizer update on the global batch (un-jitted; see `make_train_step`). Only the
+    trainable parameters (`train/trainable.py`: all, or a LoRA model's adapters) get
+    gradients and updates; frozen ones enter the loss as they are."""
+    def trainable_loss(train: Any, mb: dict[str, jax.Array]) -> LossOutput:
+        return loss_fn(with_trainable(state.params, train), mb)
+
+    train = trainable(state.params)
+    out, grads = accumulate_gradients(trainable_loss, train, batch, num_microbatches,
+                                      None if grad_shardings is None
+                                      else trainable(grad_shardings))
     grads = jax.tree.map(lambda g: _safe_div(g, out.weight), grads)
     grad_norm = optax.global_norm(grads)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    updates, opt_state = optimizer.update(grads, state.opt_state, train)
+    params = with_trainable(state.params, optax.apply_updates(train, updates))
     metrics = {
         "loss": _safe_div(out.total, out.weight),
         "grad_norm": grad_norm,
