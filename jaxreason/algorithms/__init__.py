@@ -15,6 +15,7 @@ ALGORITHMS: Registry[Any] = Registry("algorithm")
 ALGORITHMS.register("sft", "jaxreason.algorithms.sft:SFT")
 ALGORITHMS.register("grpo", "jaxreason.algorithms.grpo:GRPO")
 ALGORITHMS.register("dpo", "jaxreason.algorithms.dpo:DPO")
+ALGORITHMS.register("ppo", "jaxreason.algorithms.ppo:PPO")
 ALGORITHMS.register("reward_model", "jaxreason.algorithms.reward_model:RewardModel")
 
 

@@ -19,6 +19,7 @@ TRAINERS: Registry[Trainer] = Registry("trainer")
 TRAINERS.register("sft", "jaxreason.train.run:sft")
 TRAINERS.register("grpo", "jaxreason.train.run:grpo")
 TRAINERS.register("dpo", "jaxreason.algorithms.dpo:train")  # DPO / DPO+NLL / IPO / ORPO
+TRAINERS.register("ppo", "jaxreason.algorithms.ppo:train")  # PPO with a critic
 TRAINERS.register("reward_model", "jaxreason.algorithms.reward_model:train")  # ORM / BT / PRM
 TRAINERS.register("prm_labels", "jaxreason.search.prm_labels:prm_labels")  # trees -> PRM data
 TRAINERS.register("rm_eval", "jaxreason.train.rm_eval:rm_eval")  # AUC, BoN vs beam

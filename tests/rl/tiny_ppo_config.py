@@ -1,0 +1,16 @@
+"""A seconds-per-step PPO recipe for tests: the toy letters task of `tiny_grpo_config.py` with
+an actor and a critic (`--config.data.train` and `--config.tokenizer.path` are set by the
+test)."""
+
+import tiny_grpo_config
+
+
+def get_config():
+    c = tiny_grpo_config.get_config()
+    c.trainer = "ppo"
+    c.ppo.kl_coef = 0.0  # a random preset has no reference checkpoint
+    c.ppo.critic_learning_rate = 1e-2
+    c.ppo.entropy_coef = 0.0
+    c.ppo.ppo_epochs = 2
+    c.ppo.num_minibatches = 2
+    return c
