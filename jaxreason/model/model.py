@@ -17,7 +17,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxreason import parallel
-from jaxreason.model import hf_checkpoint, llama
+from jaxreason.model import hf_checkpoint, llama, lora
 from jaxreason.model.config import ModelConfig, load_config
 
 
@@ -102,22 +102,47 @@ def load_pretrained(path: str | os.PathLike, *, dtype: str = "float32",
     dtype: compute dtype; param_dtype: storage dtype (default: same as `dtype`; use
     "float32" with dtype="bfloat16" for training). With `mesh`, every parameter is placed
     straight onto its sharding. `config_overrides` set ModelConfig fields such as
-    `remat_policy` or `scan_layers`.
+    `remat_policy` or `scan_layers`; with `lora` (a `lora.LoraConfig`) the checkpoint is the
+    frozen base, read in the compute dtype (and quantized if asked), and fresh adapters are
+    added (seeded by `lora_seed`).
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"model directory {path!r} does not exist (load_pretrained "
                                 f"takes a local directory with config.json and safetensors)")
+    lora_seed = config_overrides.pop("lora_seed", 0)
     config = load_config(path, dtype=dtype, param_dtype=param_dtype or dtype, **config_overrides)
-    params = hf_checkpoint.load_params(path, config, param_shardings(config, mesh, rules))
-    return Model(config, params, mesh, rules)
+    if config.lora is None:
+        params = hf_checkpoint.load_params(path, config, param_shardings(config, mesh, rules))
+        return Model(config, params, mesh, rules)
+    base_config = config.replace(lora=None, param_dtype=config.dtype)
+    base = hf_checkpoint.load_params(path, base_config, param_shardings(base_config, mesh, rules))
+    attach = jax.jit(lora.attach, static_argnums=1, donate_argnums=0,
+                     out_shardings=param_shardings(config, mesh, rules))
+    return Model(config, attach(base, config, jax.random.key(lora_seed)), mesh, rules)
 
 
 def save_pretrained(model: Model, path: str | os.PathLike, *, dtype: str | None = None,
                     max_shard_size: int | str = "5GB") -> None:
-    """Write `model` as a HF checkpoint directory that `transformers` loads unchanged."""
-    hf_checkpoint.save_params(os.fspath(path), model.config, model.params, dtype=dtype,
+    """Write `model` as a HF checkpoint directory that `transformers` loads unchanged. A
+    LoRA model is written merged (`lora.merged`: base + adapters as one plain model), and its
+    adapters also as a PEFT adapter directory in `<path>/adapter` (`model/peft.py`)."""
+    config, params = model.config, model.params
+    if config.lora is not None:
+        from jaxreason.model import peft
+
+        peft.save_adapter(os.path.join(os.fspath(path), ADAPTER_SUBDIR), config, params,
+                          dtype=dtype)
+        plain = config.replace(lora=None)
+        merge = jax.jit(lora.merged, static_argnums=1,
+                        out_shardings=param_shardings(plain, model.mesh, model.rules))
+        with model.context():
+            config, params = plain, merge(params, config)
+    hf_checkpoint.save_params(os.fspath(path), config, params, dtype=dtype,
                               max_shard_size=max_shard_size)
+
+
+ADAPTER_SUBDIR = "adapter"  # in a LoRA model's export: its adapters in PEFT's format
 
 
 def host_params(model: Model) -> llama.Params:

@@ -18,6 +18,7 @@ from jax.sharding import Mesh
 from jaxreason import parallel
 from jaxreason.model import llama
 from jaxreason.model.config import ModelConfig, is_real_architecture, load_config, preset_config
+from jaxreason.model.lora import LoraConfig, parse_targets
 from jaxreason.train.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def build_model_config(config: Any, tokenizer: Any) -> ModelConfig:
     tokenizer may then be None, as in a dry run)."""
     m = config.model
     numerics = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat_policy=m.remat_policy,
-                    scan_layers=bool(m.scan_layers))
+                    scan_layers=bool(m.scan_layers), lora=lora_config(config))
     if m.path and m.preset:
         raise ConfigError("model.path and model.preset: set only one")
     if m.path:
@@ -122,6 +123,20 @@ def build_model_config(config: Any, tokenizer: Any) -> ModelConfig:
     return model_config
 
 
+def lora_config(config: Any) -> LoraConfig | None:
+    """The adapters of `model.lora` (None when `model.lora.rank` is 0: full fine-tuning)."""
+    section = config.model.get("lora")
+    if section is None or not section.rank:
+        return None
+    try:
+        return LoraConfig(rank=int(section.rank), alpha=float(section.alpha),
+                          targets=parse_targets(section.targets),
+                          quantization=section.quantization,
+                          quantization_block=int(section.quantization_block))
+    except ValueError as e:
+        raise ConfigError(f"model.{e}") from None
+
+
 def initial_params(config: Any, model_config: ModelConfig, mesh: Mesh) -> llama.Params | None:
     """Pretrained parameters placed on the mesh (`model.path`), or None: the train state then
     initializes random parameters directly in their sharded layout."""
@@ -133,7 +148,8 @@ def initial_params(config: Any, model_config: ModelConfig, mesh: Mesh) -> llama.
     model = load_pretrained(config.model.path, dtype=model_config.dtype,
                             param_dtype=model_config.param_dtype, mesh=mesh,
                             remat_policy=model_config.remat_policy,
-                            scan_layers=model_config.scan_layers)
+                            scan_layers=model_config.scan_layers, lora=model_config.lora,
+                            lora_seed=int(config.seed))
     return model.params
 
 

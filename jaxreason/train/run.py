@@ -31,8 +31,9 @@ from jaxreason.train.loop import LoopOptions, run_loop
 from jaxreason.train.metrics import MetricsWriter, Throughput
 from jaxreason.train.optim import SCHEDULES
 from jaxreason.train.state import (LANGUAGE_MODEL, ParamTree, abstract_state, init_state,
-                                   state_shardings)
+                                   random_params, state_shardings)
 from jaxreason.train.step import make_train_step
+from jaxreason.train.trainable import is_partial
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +166,15 @@ def initial_state(config: Any, model_config: ModelConfig, optimizer: Any, mesh: 
         if changed:
             log.warning("resuming with a config that differs from the checkpoint's in: %s",
                         ", ".join(changed))
+        target = abstract_state(model_config, optimizer, mesh, tree)
+        base = None
+        if is_partial(target.params):  # LoRA: the checkpoint holds the adapters, not the base
+            base = (load_params() if load_params is not None
+                    else build.initial_params(config, model_config, mesh))
+            if base is None:
+                base = random_params(model_config, mesh, seed=config.seed, tree=tree)
         try:
-            state, _ = checkpointer.restore(
-                latest, abstract_state(model_config, optimizer, mesh, tree), iterator)
+            state, _ = checkpointer.restore(latest, target, iterator, base=base)
         except (ValueError, KeyError, TypeError) as e:
             raise ConfigError(
                 f"checkpoint: the train state saved at step {latest} in {checkpointer.directory} "

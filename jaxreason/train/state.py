@@ -106,7 +106,19 @@ def init_state(config: ModelConfig, optimizer: optax.GradientTransformation, mes
         make = jax.jit(lambda p: new_state(p, optimizer), out_shardings=shardings,
                        donate_argnums=0)
         return make(params)
-    init_rng = jax.random.fold_in(jax.random.key(seed), 1)
     make = jax.jit(lambda key: new_state(tree.init(config, key), optimizer),
                    out_shardings=shardings)
-    return make(init_rng)
+    return make(_init_rng(seed))
+
+
+def _init_rng(seed: int) -> jax.Array:
+    return jax.random.fold_in(jax.random.key(seed), 1)
+
+
+def random_params(config: ModelConfig, mesh: Mesh, *, seed: int,
+                  tree: ParamTree = LANGUAGE_MODEL) -> llama.Params:
+    """The random parameters `init_state` starts from when given none (same seed, same
+    values), placed on the mesh: a resumed LoRA run rebuilds its frozen base from them."""
+    shardings = parallel.tree_shardings(tree.logical_axes(config), abstract_params(config, tree),
+                                        mesh)
+    return jax.jit(lambda key: tree.init(config, key), out_shardings=shardings)(_init_rng(seed))
