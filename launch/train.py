@@ -27,6 +27,17 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Recipe file (configs/
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, export. "
                                "A run started again on the same workdir resumes.")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the recipe's per-device memory plan on its "
+                             "mesh (no weights read, nothing trained) and exit; see "
+                             "docs/memory_plan.md.")
+_DRY_RUN_DEVICES = flags.DEFINE_integer("dry_run_devices", 0, "With --dry_run: simulate this many "
+                                        "CPU devices for the mesh (0: the real devices).")
+_DRY_RUN_DEVICE = flags.DEFINE_string("dry_run_device", "tpu-v5p", "With --dry_run: the device "
+                                      "whose memory the plan is checked against: tpu-v5p | "
+                                      "tpu-v6e | h100-80gb | h200.")
+_DRY_RUN_COMPILE = flags.DEFINE_bool("dry_run_compile", False, "With --dry_run: also compile the "
+                                     "train step and sampler program with abstract inputs and "
+                                     "report XLA's memory analysis (slow for large models).")
 
 
 def _fail(message: str, status: int = 2) -> None:
@@ -150,11 +161,34 @@ def parse_flags(argv: list[str]) -> list[str]:
         except Exception as e:
             _fail(f"--config: {e}")
         _fail("--config: could not load the recipe file")
-    if not _WORKDIR.value:
+    if not _WORKDIR.value and not flags.FLAGS["dry_run"].value:
         _fail("--workdir is required")
     for key in nulls:
         _set_none(flags.FLAGS["config"].value, key)
     return rest
+
+
+def simulate_devices(count: int) -> None:
+    """`count` CPU devices for a dry run's mesh (set before JAX starts)."""
+    if "jax" in sys.modules:
+        _fail("--dry_run_devices: JAX was imported before the flag could take effect")
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split()
+            if not f.startswith("--xla_force_host_platform_device_count")]
+    os.environ["XLA_FLAGS"] = " ".join(kept + [f"--xla_force_host_platform_device_count={count}"])
+
+
+def dry_run(config: ConfigDict) -> None:
+    """`--dry_run`: the memory plan (jaxreason.train.dry_run), one-line errors."""
+    if _DRY_RUN_DEVICES.value > 0:
+        simulate_devices(_DRY_RUN_DEVICES.value)
+    from jaxreason.train.dry_run import dry_run as plan
+    from jaxreason.train.errors import user_errors
+
+    try:
+        plan(config, _DRY_RUN_DEVICE.value, compile_programs=_DRY_RUN_COMPILE.value)
+    except user_errors() as e:
+        _fail(str(e))
 
 
 def main(argv: list[str]) -> None:
@@ -163,6 +197,8 @@ def main(argv: list[str]) -> None:
                         force=True)
     for noisy in ("absl", "jax", "orbax", "grain"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if _DRY_RUN.value:
+        return dry_run(_CONFIG.value)
     from jaxreason.train import get_trainer, trainer_names
     from jaxreason.train.errors import NonFiniteLossError, user_errors
 

@@ -74,6 +74,29 @@ def _check_prompt_list(prompts: Any) -> None:
                          "single prompt")
 
 
+def batch_shards(mesh: Any, rules: Any = None) -> int:
+    """Devices a sampler batch is split over: the mesh axes of the logical "batch" axis."""
+    if mesh is None:
+        return 1
+    spec = parallel.logical_to_spec(("batch",), None, mesh, rules)[0]
+    axes = () if spec is None else (spec,) if isinstance(spec, str) else spec
+    sizes = dict(zip(mesh.axis_names, mesh.axis_sizes))
+    return int(np.prod([sizes[a] for a in axes]))
+
+
+def batch_bucket(num_prompts: int, n: int, shards: int,
+                 buckets: Sequence[int] | None = None) -> int:
+    """Padded prompt count of a call: a configured bucket, else the smallest power of two such
+    that the rows (prompts * n) split evenly over the batch shards when possible."""
+    if buckets:
+        return pick_bucket(num_prompts, buckets, "number of prompts")
+    base = 1 << max(0, math.ceil(math.log2(num_prompts)))
+    b = base
+    while (b * n) % shards and b < base * shards:
+        b *= 2
+    return b if (b * n) % shards == 0 else base
+
+
 def prompts_within_budget(config: ModelConfig, num_prompts: int, n: int, cache_length: int,
                           budget_bytes: int, padded: Any, mesh: Any = None, rules: Any = None
                           ) -> int:
@@ -319,25 +342,10 @@ class Sampler:
     # ----------------------------------------------------------------------------- internals
 
     def _batch_shards(self) -> int:
-        mesh = self.model.mesh
-        if mesh is None:
-            return 1
-        spec = parallel.logical_to_spec(("batch",), None, mesh, self.model.rules)[0]
-        axes = () if spec is None else (spec,) if isinstance(spec, str) else spec
-        sizes = dict(zip(mesh.axis_names, mesh.axis_sizes))
-        return int(np.prod([sizes[a] for a in axes]))
+        return batch_shards(self.model.mesh, self.model.rules)
 
     def _batch_bucket(self, num_prompts: int, n: int) -> int:
-        """Padded prompt count: a configured bucket, else the smallest power of two such that
-        the rows (prompts * n) split evenly over the batch shards when possible."""
-        if self.batch_buckets:
-            return pick_bucket(num_prompts, self.batch_buckets, "number of prompts")
-        base = 1 << max(0, math.ceil(math.log2(num_prompts)))
-        shards = self._batch_shards()
-        b = base
-        while (b * n) % shards and b < base * shards:
-            b *= 2
-        return b if (b * n) % shards == 0 else base
+        return batch_bucket(num_prompts, n, self._batch_shards(), self.batch_buckets)
 
     def _inputs(self, prompts: list[list[int]], sampling: SamplingParams,
                 shape: ProgramShape, first_prompt: int = 0) -> ProgramInputs:
