@@ -59,6 +59,10 @@ def _localize(config, tmp_path: Path) -> None:
 
 def _stages(config):
     """(trainer, config) of each model-training stage; a pipeline is validated first."""
+    if config.trainer == "priming_study":  # one pipeline per seed over the chosen arms
+        from jaxreason.train import priming_study
+        config = priming_study.study_pipeline(config, priming_study.parse_arms(config),
+                                              config.seed)
     if config.trainer != "pipeline":
         return [(config.trainer, config)]
     from jaxreason.train import pipeline
