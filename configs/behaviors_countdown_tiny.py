@@ -73,7 +73,8 @@ def get_config():
     c.trainer = "priming_study"
     c.arms = ",".join(ARMS)  # arms to run, in order (see the docstring)
     c.seeds = "0"  # seeds, comma-separated: one pipeline per seed in <workdir>/seed_<s>
-    c.rl_trainer = "grpo"  # RL after priming: grpo | ppo (when registered)
+    c.rl_trainer = "grpo"  # RL after priming: grpo | ppo
+    c.shared_stages = "records,tokenizer,base"  # stages every arm shares, run before the arms
 
     c.model.preset = "llama-tiny"
     c.model.overrides.hidden_size = 128

@@ -8,6 +8,8 @@ seed is one pipeline (`jaxreason.train.pipeline`) in `<workdir>/seed_<s>`:
 
     records, tokenizer, base, prime_<arm>, rl_<arm>, prime_<arm>, rl_<arm>, ...
 
+(the first three are the recipe's `shared_stages`: run once, before the arms)
+
 - `records` (data stage): the RL problems and the held-out problems every stage grades;
 - `tokenizer` (`behavior_tokenizer`, below): one BPE for every arm, trained on the base corpus
   and on traces of every arm, so that no arm's words cost more tokens than another's;
@@ -40,7 +42,6 @@ from jaxreason.train.errors import ConfigError
 log = logging.getLogger(__name__)
 
 RL_TRAINERS = ("grpo", "ppo")
-FIXED_STAGES = ("records", "tokenizer", "base")
 
 
 def parse_arms(config: Any) -> list[str]:
@@ -94,8 +95,9 @@ def study_pipeline(config: ConfigDict, arms: list[str], seed: int) -> ConfigDict
     c = ConfigDict(config.to_dict(), type_safe=True)
     c.trainer = "pipeline"
     c.seed = seed
-    c.pipeline.stages = ",".join(list(FIXED_STAGES) + [f"{s}_{arm}" for arm in arms
-                                                       for s in ("prime", "rl")])
+    shared = [s.strip() for s in str(config.shared_stages or "").split(",") if s.strip()]
+    c.pipeline.stages = ",".join(shared + [f"{s}_{arm}" for arm in arms
+                                           for s in ("prime", "rl")])
     for arm in arms:
         c.stages[f"rl_{arm}"].trainer = rl
     return c
