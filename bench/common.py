@@ -45,6 +45,43 @@ def save_hf_model(directory: str | os.PathLike, shape: dict | None = None, seed:
     return model
 
 
+def quiet_run_config(trainer: str, model_dir: str, tokenizer_dir: str, data: str, steps: int):
+    """The base config of a bench run of `trainer` on a saved model and a data file: constant
+    learning rate 1e-5, no checkpoints, export, progress bar or TensorBoard (nothing but the
+    steps is timed). The caller sets the method's own section."""
+    from configs import base
+
+    c = base.get_config()
+    c.trainer = trainer
+    c.model.path = model_dir
+    c.tokenizer.path = tokenizer_dir
+    c.data.train = data
+    c.data.shuffle = False  # records in file order, like the peer's side
+    c.data.add_bos = False  # the peer feeds the raw prompt text (the bench tokenizer adds none)
+    c.train.num_steps = steps
+    c.optim.learning_rate = 1e-5
+    c.optim.schedule = "constant"
+    c.checkpoint.every = 0
+    c.checkpoint.async_save = False
+    c.checkpoint.export_hf = False
+    c.log.progress = False
+    c.log.tensorboard = False
+    return c
+
+
+def timed_train_records(config, workdir: str) -> list[dict[str, Any]]:
+    """Run `config` in `<workdir>/run` through the one lifecycle and return the metrics records
+    of its train steps from step 3 on: a step's `step_time` is measured from the previous
+    step's dispatch, so steps 1-2 hold compilation."""
+    from jaxreason.train import run
+
+    run_dir = os.path.join(workdir, "run")
+    run.run(config, run_dir, config.trainer)
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    return [r for r in records if r["kind"] == "train" and r["step"] >= 3 and "step_time" in r]
+
+
 def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
     cells = [[str(c) for c in header]] + [[f"{c:.4g}" if isinstance(c, float) else str(c)
                                            for c in row] for row in rows]

@@ -51,40 +51,20 @@ def make_pairs(tokenizer_dir: str, count: int, seed: int = 0) -> list[dict[str, 
 def run_jaxreason(model_dir: str, tokenizer_dir: str, pairs: list[dict[str, str]], steps: int,
                   workdir: str) -> dict[str, float]:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from configs import base
-    from jaxreason.train import run
+    from common import quiet_run_config, timed_train_records
 
     data = os.path.join(workdir, "pairs.jsonl")
     with open(data, "w") as f:
         for p in pairs:
             f.write(json.dumps(p) + "\n")
-    c = base.get_config()
-    c.trainer = "dpo"
-    c.model.path = model_dir
-    c.tokenizer.path = tokenizer_dir
-    c.data.train = data
-    c.data.add_bos = False  # the TRL side feeds the raw prompt text (this tokenizer adds none)
+    c = quiet_run_config("dpo", model_dir, tokenizer_dir, data, steps)
     c.data.packing = False  # one pair per row: the same 16 pairs per step as TRL
-    c.data.shuffle = False
     c.data.max_length = 2 * (PROMPT_TOKENS + RESPONSE_TOKENS + 1)
     c.dpo.loss = "dpo"
     c.dpo.beta = 0.1
     c.train.batch_size = PAIRS_PER_STEP
-    c.train.num_steps = steps
     c.train.logprob_chunk_size = 512
-    c.optim.learning_rate = 1e-5
-    c.optim.schedule = "constant"
-    c.checkpoint.every = 0
-    c.checkpoint.async_save = False
-    c.checkpoint.export_hf = False
-    c.log.progress = False
-    c.log.tensorboard = False
-    run_dir = os.path.join(workdir, "run")
-    run.run(c, run_dir, "dpo")
-    records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
-    train = [r for r in records if r["kind"] == "train"]
-    # step_time of step s is measured from step s - 1's dispatch; steps 1-2 hold compilation
-    timed = [r for r in train if r["step"] >= 3 and "step_time" in r]
+    timed = timed_train_records(c, workdir)
     step = statistics.median(r["step_time"] for r in timed)
     return {"step_s": step, "pairs_per_s": PAIRS_PER_STEP / step,
             "tokens_per_step": statistics.median(r["tokens"] for r in timed)

@@ -60,41 +60,21 @@ def run_jaxreason(model_dir: str, tokenizer_dir: str, prompts: list[str], steps:
                   workdir: str) -> dict[str, float]:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from configs import base
-    from jaxreason.train import run
+    from common import quiet_run_config, timed_train_records
 
     data = os.path.join(workdir, "prompts.jsonl")
     with open(data, "w") as f:
         for p in prompts[: PROMPTS_PER_STEP * steps]:
             f.write(json.dumps({"prompt": p}) + "\n")
-    c = base.get_config()
-    c.trainer = "grpo"
-    c.model.path = model_dir
-    c.tokenizer.path = tokenizer_dir
+    c = quiet_run_config("grpo", model_dir, tokenizer_dir, data, steps)
     c.mesh.fsdp = -1
-    c.data.train = data
-    c.data.shuffle = False  # prompts in file order, like the TRL side
-    c.data.add_bos = False  # the TRL side feeds the raw prompt text (this tokenizer adds none)
     c.grpo.reward_fn = "grpo:contains_equals"
     c.grpo.prompts_per_step = PROMPTS_PER_STEP
     c.grpo.group_size = GROUP_SIZE
     c.grpo.max_prompt_tokens = MAX_PROMPT_TOKENS
     c.grpo.max_new_tokens = MAX_NEW_TOKENS
-    c.train.num_steps = steps
-    c.optim.learning_rate = 1e-5
-    c.optim.schedule = "constant"
-    c.checkpoint.every = 0
-    c.checkpoint.async_save = False
-    c.checkpoint.export_hf = False
-    c.log.progress = False
-    c.log.tensorboard = False
-    run_dir = os.path.join(workdir, "run")
-    run.run(c, run_dir, "grpo")
-    records = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
-    train = [r for r in records if r["kind"] == "train"]
-    # step_time of step s spans one full cycle (train s, then sample + grade s + 1); the first
-    # two steps include compilation.
-    timed = [r for r in train if r["step"] >= 3 and "step_time" in r]
+    # step_time of step s spans one full cycle (train s, then sample + grade s + 1).
+    timed = timed_train_records(c, workdir)
     med = lambda key: statistics.median(r[key] for r in timed)  # noqa: E731
     step = med("step_time")
     sample, grade = med("sample_time"), med("grade_time")
