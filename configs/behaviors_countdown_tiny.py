@@ -65,7 +65,7 @@ def _rl(arm: str, steps: int) -> ConfigDict:
                   "weight_decay": 0.0},
         "checkpoint": {"every": 4},
         "log": {"every": 4},
-        "eval": {"task": "countdown", "data": HELD_OUT, "every": 8}})
+        "eval": {"task": "countdown", "data": HELD_OUT, "every": 8, "num_examples": 0}})
 
 
 def get_config():
