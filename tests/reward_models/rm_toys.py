@@ -46,3 +46,31 @@ def write_jsonl(path: pathlib.Path, records: list) -> pathlib.Path:
         for r in records:
             f.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
     return path
+
+
+def values_alone(params, config, tokens, width: int = 64):
+    """`value_head.values` of one token sequence alone (padded at the end to one shape, so
+    one compile serves every sequence; causal attention leaves the real positions as they
+    are)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    ids = np.zeros((1, width), np.int32)
+    mask = np.zeros((1, width), np.int32)
+    ids[0, :len(tokens)], mask[0, :len(tokens)] = tokens, 1
+    return np.asarray(_jitted_values()(params, config, jnp.asarray(ids), None,
+                                       jnp.asarray(mask))[0])[:len(tokens)]
+
+
+def _jitted_values():
+    import jax
+
+    from jaxreason.model import value_head
+
+    global _VALUES
+    if _VALUES is None:
+        _VALUES = jax.jit(value_head.values, static_argnums=1)
+    return _VALUES
+
+
+_VALUES = None

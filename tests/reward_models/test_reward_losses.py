@@ -3,16 +3,23 @@ value head run on each sequence alone."""
 
 from __future__ import annotations
 
+import pathlib
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxreason import losses
-from jaxreason.data.rows import FirstFit, pair_rows, score_rows
-from jaxreason.losses_rm import bce_terms, bradley_terry_terms
-from jaxreason.model import value_head
-from jaxreason.model.config import preset_config
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import rm_toys  # noqa: E402
+
+from jaxreason import losses  # noqa: E402
+from jaxreason.data.rows import FirstFit, pair_rows, score_rows  # noqa: E402
+from jaxreason.losses_rm import bce_terms, bradley_terry_terms  # noqa: E402
+from jaxreason.model import value_head  # noqa: E402
+from jaxreason.model.config import preset_config  # noqa: E402
 
 
 def np_log_sigmoid(x):
@@ -59,16 +66,9 @@ def scored(rng, prompt_len, steps):
     return {"tokens": tokens, "loss_weights": weights, "labels": labels}, ends
 
 
-_values = jax.jit(value_head.values, static_argnums=1)
-
-
-def alone_values(config, params, tokens, width=48):
-    """Values of one sequence alone (padded at the end to one shape: causal attention keeps
-    the real positions unchanged)."""
-    ids = np.zeros((1, width), np.int32)
-    mask = np.zeros((1, width), np.int32)
-    ids[0, :len(tokens) - 1], mask[0, :len(tokens) - 1] = tokens[:-1], 1
-    return np.asarray(_values(params, config, jnp.asarray(ids), None, jnp.asarray(mask))[0])
+def alone_values(config, params, tokens):
+    """Values of one sequence (its input tokens) alone."""
+    return rm_toys.values_alone(params, config, tokens[:-1])
 
 
 def test_bce_loss_on_packed_rows_equals_numpy_on_each_sequence_alone(model):
