@@ -37,10 +37,9 @@ REMEDIES = {
                  "one copy instead of two)",
     "activations": "train.num_microbatches, model.remat_policy=full, shorter rows "
                    "(data.max_length / grpo.max_new_tokens), mesh.tensor",
-    "prestep": "the pre-step (old log-probs with grpo.num_minibatches or num_iterations > 1, "
-               "reference log-probs with grpo.beta > 0) runs one forward over the whole step "
-               "batch, not micro-batched: fewer grpo.prompts_per_step x group_size, or one "
-               "update per step and beta = 0 (no pre-step)",
+    "prestep": "train.logprob_chunk_size, fewer grpo.prompts_per_step x group_size, or one "
+               "update per step and grpo.beta = 0 (the pre-step's old / reference log-probs "
+               "are one forward over the whole step batch, not micro-batched)",
     "reference": "grpo.beta = 0 (no reference model) or more devices in mesh.fsdp",
     "decode_weights": "mesh.tensor (decoding weights are gathered over fsdp, split over "
                       "tensor only)",
@@ -135,11 +134,18 @@ def remedy(name: str, stage: ConfigDict, model_config: ModelConfig, mesh: Any, w
         usable = int(memory_plan.USABLE_FRACTION * plan.device_memory_bytes)
         if plan.fits:
             break
-        if any(n.startswith("the run would stop") for n in plan.notes) and more_tensor():
-            pass
+        if plan.blocked:
+            if not more_tensor():
+                break
         elif plan.train_peak_bytes > usable:
             if plan.prestep_bytes > plan.gradients_bytes + plan.activations_bytes:
-                break  # REMEDIES["prestep"] says what to change
+                chunk = int(trial.train.logprob_chunk_size)
+                if chunk <= 64:
+                    break  # REMEDIES["prestep"] says what else to change
+                trial.train.logprob_chunk_size = chunk // 2  # [rows, chunk, vocab] logits
+                changes["train.logprob_chunk_size"] = chunk // 2
+                plan = again()
+                continue
             rows, micro = work.train_rows, int(trial.train.num_microbatches)
             shards = math.prod(mesh.shape[a] for a in ("data", "fsdp"))
             more = [m for m in range(micro + 1, rows // shards + 1) if rows % (m * shards) == 0]
@@ -167,9 +173,14 @@ def remedy(name: str, stage: ConfigDict, model_config: ModelConfig, mesh: Any, w
         plan = again()
     if not changes:
         return None
-    outcome = (f"fits with {gib(plan.total_bytes)} GiB, {plan.sampling_calls} sampler call(s) "
-               f"per batch" if plan.fits else
-               f"still {gib(plan.total_bytes)} GiB: needs more devices or the changes above")
+    if plan.fits:
+        outcome = (f"fits with {gib(plan.total_bytes)} GiB, {plan.sampling_calls} sampler "
+                   f"call(s) per batch")
+    elif plan.prestep_bytes > plan.gradients_bytes + plan.activations_bytes:
+        outcome = (f"still {gib(plan.total_bytes)} GiB, the pre-step's forward over the whole "
+                   f"step batch ({gib(plan.prestep_bytes)} GiB): {REMEDIES['prestep']}")
+    else:
+        outcome = f"still {gib(plan.total_bytes)} GiB: needs more devices"
     return f"try {' '.join(f'{prefix}{k}={v}' for k, v in changes.items())}: {outcome}"
 
 
@@ -282,6 +293,8 @@ def verdict(plan: Plan) -> str:
     """One line: fits or not, the peak against the device, and what to change."""
     name = plan.stage or plan.kind
     usable = memory_plan.USABLE_FRACTION * plan.device_memory_bytes
+    if plan.blocked:
+        return f"{name}: DOES NOT RUN on mesh {plan.mesh}: {plan.blocked}"
     head = (f"{name}: {'FITS' if plan.fits else 'DOES NOT FIT'} on {plan.device} "
             f"({gib(plan.total_bytes)} of {gib(int(usable))} usable GiB per device, mesh "
             f"{'x'.join(str(v) for v in plan.mesh.values())})")

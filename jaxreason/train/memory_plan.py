@@ -132,6 +132,7 @@ class Plan:
     device_memory_bytes: int
     notes: list[str] = dataclasses.field(default_factory=list)
     compiled: dict[str, Any] = dataclasses.field(default_factory=dict)
+    blocked: str = ""  # why the run would stop before its first step, whatever the memory
 
     @property
     def train_peak_bytes(self) -> int:
@@ -164,7 +165,7 @@ class Plan:
 
     @property
     def fits(self) -> bool:
-        return self.total_bytes <= USABLE_FRACTION * self.device_memory_bytes
+        return not self.blocked and self.total_bytes <= USABLE_FRACTION * self.device_memory_bytes
 
     def terms(self) -> dict[str, int]:
         return {"params": self.params_bytes, "optimizer": self.optimizer_bytes,
@@ -179,7 +180,7 @@ class Plan:
                    sampling_peak_bytes=self.sampling_peak_bytes, total_bytes=self.total_bytes,
                    device=self.device, device_memory_bytes=self.device_memory_bytes,
                    usable_bytes=int(USABLE_FRACTION * self.device_memory_bytes),
-                   fits=self.fits, sampling_calls=self.sampling_calls,
+                   fits=self.fits, blocked=self.blocked, sampling_calls=self.sampling_calls,
                    largest_buffer={"name": self.largest_buffer[0],
                                    "bytes": self.largest_buffer[1]})
         if self.compiled:
@@ -282,6 +283,7 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
     if device not in DEVICE_MEMORY:
         raise ConfigError(f"--dry_run_device: {device!r} is not one of {sorted(DEVICE_MEMORY)}")
     notes: list[str] = []
+    blocked = ""
     optimizer, _ = make_optimizer(config.optim, max(1, int(config.train.num_steps)))
     state = abstract_state(model_config, optimizer, mesh)
     params = tree_shard_bytes(state.params)
@@ -297,9 +299,10 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
         shards = batch_shards(mesh, work.train_rows)
         split = work.microbatches * math.prod(mesh.shape[a] for a in ("data", "fsdp"))
         if work.train_rows % split:
-            notes.append(f"the run would stop: {work.train_rows} rows per update do not split "
-                         f"into train.num_microbatches ({work.microbatches}) x mesh data*fsdp "
-                         f"({split // work.microbatches}); planned as if they did")
+            blocked = (f"{work.train_rows} rows per update do not split into "
+                       f"train.num_microbatches ({work.microbatches}) x mesh data*fsdp "
+                       f"({split // work.microbatches}): the run would stop at its first step")
+            notes.append(f"{blocked}; memory planned as if they did")
         rows = max(1, -(-work.train_rows // split))
         chunk = int(config.train.logprob_chunk_size)
         activations = activation_bytes(model_config, rows, work.row_length, chunk, mesh)
@@ -331,4 +334,4 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
     largest = max(buffers, key=lambda b: b[1])
     return Plan(stage, work.kind, dict(mesh.shape), params, optimizer_bytes, gradients,
                 activations, prestep, reference, decode, kv, calls, largest, device,
-                DEVICE_MEMORY[device], notes)
+                DEVICE_MEMORY[device], notes, blocked=blocked)
