@@ -78,6 +78,13 @@ def stage_model(stage: ConfigDict, preset: str | None, path: str | None) -> Mode
     return build.build_model_config(stage, None)
 
 
+def unplanned_stages(config: ConfigDict) -> list[str]:
+    """Stages `plan_recipe` skips: data stages without a model, and `search`, whose batches
+    follow the trees' open leaves."""
+    return [f"{name} ({stage.trainer})" for name, stage in stage_configs(config)
+            if memory_plan.workload(stage) is None]
+
+
 def plan_recipe(config: ConfigDict, device: str, *, compile_programs: bool = False
                 ) -> list[Plan]:
     """The plan of every stage that holds a model (see `memory_plan`)."""
@@ -367,6 +374,11 @@ def dry_run(config: ConfigDict, device: str, *, compile_programs: bool = False) 
         print(verdict(plan))
         for note in plan.notes:
             print(f"  note: {note}")
+    skipped = unplanned_stages(config)
+    if skipped:
+        print(f"not planned: {', '.join(skipped)} (no model, or batches that follow the "
+              f"search trees; search's sampler is bounded by sampling.max_kv_cache_bytes and "
+              f"search.max_leaves_per_call)")
     result = summary(plans)
     print(json.dumps(result, sort_keys=True))
     return result
