@@ -18,6 +18,7 @@ import os
 import statistics
 import sys
 import tempfile
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,7 +58,9 @@ def build_model(directory: str) -> tuple[str, str, list[str]]:
 
 
 def run_jaxreason(model_dir: str, tokenizer_dir: str, prompts: list[str], steps: int,
-                  workdir: str) -> dict[str, float]:
+                  workdir: str, edit: Any = None) -> dict[str, float]:
+    """Our GRPO on the benchmark batch; `edit(config)` may change it (bench/ppo.py: PPO)."""
+    os.makedirs(workdir, exist_ok=True)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from common import quiet_run_config, timed_train_records
@@ -73,6 +76,8 @@ def run_jaxreason(model_dir: str, tokenizer_dir: str, prompts: list[str], steps:
     c.grpo.group_size = GROUP_SIZE
     c.grpo.max_prompt_tokens = MAX_PROMPT_TOKENS
     c.grpo.max_new_tokens = MAX_NEW_TOKENS
+    if edit is not None:
+        edit(c)
     # step_time of step s spans one full cycle (train s, then sample + grade s + 1).
     timed = timed_train_records(c, workdir)
     med = lambda key: statistics.median(r[key] for r in timed)  # noqa: E731
