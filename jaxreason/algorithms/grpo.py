@@ -29,6 +29,7 @@ from jaxreason.algorithms.base import (Algorithm, Data, RunContext, check_train_
                                        example_format, one_of)
 from jaxreason.algorithms.rollouts import RolloutCollector, stop_strings
 from jaxreason.generation import RewardFn
+from jaxreason.model import lora
 from jaxreason.train import build
 from jaxreason.train.errors import ConfigError
 from jaxreason.train.step import ParamsLoss, PreStep
@@ -121,8 +122,8 @@ class GRPO(Algorithm):
                                 ref=self.g.beta > 0)
 
     def frozen_params(self, ctx: RunContext) -> Any:
-        if self.g.beta <= 0:
-            return None
+        if self.g.beta <= 0 or ctx.model_config.lora is not None:
+            return None  # LoRA: the reference is the state's own frozen base, no second copy
         ref = build.initial_params(ctx.config, ctx.model_config, ctx.mesh)  # the start model
         if ref is None:
             raise ConfigError("grpo.beta > 0 needs a reference model: set model.path")
@@ -153,7 +154,8 @@ class GRPO(Algorithm):
 def logprob_pre_step(model_config: Any, *, old: bool, ref: bool) -> PreStep | None:
     """The pre-step of policy-gradient methods: old log-probs from the sampling-time
     parameters (needed only with more than one update per step) and reference log-probs from
-    the frozen parameters (KL, beta > 0); None when neither is needed (no extra forward)."""
+    the frozen parameters (KL, beta > 0) or, with none (a LoRA model), from the parameters'
+    own base without adapters; None when neither is needed (no extra forward)."""
     if not (old or ref):
         return None
 
@@ -162,7 +164,8 @@ def logprob_pre_step(model_config: Any, *, old: bool, ref: bool) -> PreStep | No
         if old:
             out["old_logprobs"] = losses.batch_token_logprobs(params, model_config, batch)
         if ref:
-            out["ref_logprobs"] = losses.batch_token_logprobs(frozen, model_config, batch)
+            reference = frozen if frozen is not None else lora.split(params)[0]
+            out["ref_logprobs"] = losses.batch_token_logprobs(reference, model_config, batch)
         return out
     return pre
 

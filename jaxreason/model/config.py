@@ -98,7 +98,9 @@ class ModelConfig:
 
     @property
     def num_params(self) -> int:
-        """Parameter count, computed from the shapes (embeddings counted once when tied)."""
+        """Parameter count, computed from the shapes (embeddings counted once when tied;
+        a LoRA model's adapters included, its quantized base counted as the weights it
+        stands for)."""
         h, i, d = self.hidden_size, self.intermediate_size, self.head_dim
         attn = h * d * (2 * self.num_heads + 2 * self.num_kv_heads)
         if self.qkv_bias:
@@ -107,7 +109,12 @@ class ModelConfig:
             attn += h
         layer = attn + 3 * h * i + 2 * h
         head = 0 if self.tie_word_embeddings else h * self.vocab_size
-        return self.num_layers * layer + self.vocab_size * h + h + head
+        adapters = 0
+        if self.lora is not None:
+            from jaxreason.model.lora import num_adapter_params
+
+            adapters = num_adapter_params(self)
+        return self.num_layers * layer + self.vocab_size * h + h + head + adapters
 
     def flops_per_token(self, seq_len: int) -> float:
         """Training FLOPs per token (forward + backward = 3x forward), with attention scores."""

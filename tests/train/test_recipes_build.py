@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
 
 import jax
 import pytest
+
+from jaxreason.model.quantize import QuantizedWeight
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "hf_configs"
@@ -98,7 +101,8 @@ def test_recipe_loads_validates_and_builds_its_model_config(name, tmp_path):
         assert model_config.dtype == stage_config.model.dtype
         assert model_config.remat_policy == stage_config.model.remat_policy
         shapes = jax.eval_shape(lambda: llama.init_params(model_config, jax.random.key(0)))
-        count = sum(x.size for x in jax.tree.leaves(shapes))
+        quantized = lambda x: isinstance(x, QuantizedWeight)  # QLoRA: codes stand for weights
+        count = sum(math.prod(x.shape) for x in jax.tree.leaves(shapes, is_leaf=quantized))
         assert count == model_config.num_params > 0
         built += 1
         print(f"{name} [{trainer}]: {model_config.architecture}, {count / 1e6:.1f}M parameters")
