@@ -100,6 +100,7 @@ def get_config() -> ConfigDict:
     c.grpo.task = placeholder(str)  # task that formats prompts and grades (default: data.task)
     c.grpo.reward = placeholder(str)  # reward preset: binary (1/0) | astro (+1/-1) | tinyzero
     c.grpo.reward_fn = placeholder(str)  # or a custom "module:function"(records, completions)
+    c.grpo.reward_model = placeholder(str)  # or a reward model's export: its score is the reward
     c.grpo.prompts_per_step = 16  # prompts per step, all processes together
     c.grpo.group_size = 8  # samples per prompt (G)
     c.grpo.max_prompt_tokens = 256  # prompt budget (a longer prompt is an error)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from typing import Any
 
 import jax
@@ -55,7 +56,12 @@ class GRPO(Algorithm):
                               f"per prompt, got {g.group_size}")
         if g.epsilon_low < 0 or g.epsilon_high < 0 or g.beta < 0:
             raise ConfigError("grpo.epsilon_low / epsilon_high / beta: must be >= 0")
-        if not (g.task or config.data.task or g.reward_fn):
+        if g.reward_fn and g.reward_model:
+            raise ConfigError("grpo.reward_fn / grpo.reward_model: set one reward, not both")
+        if g.reward_model and not os.path.isdir(g.reward_model):
+            raise ConfigError(f"grpo.reward_model: directory {g.reward_model!r} does not exist "
+                              f"(expected the export of a reward_model run)")
+        if not (g.task or config.data.task or g.reward_fn or g.reward_model):
             raise ConfigError("grpo.task: set a task (or data.task) to grade completions, or "
                               "grpo.reward_fn ('module:function')")
         rows = g.prompts_per_step * g.group_size
@@ -75,6 +81,8 @@ class GRPO(Algorithm):
 
         self.task = build_task(config)
         self.reward_fn = load_reward_fn(self.g.reward_fn) if self.g.reward_fn else None
+        if self.g.reward_model:
+            self.reward_fn = reward_model_fn(self.g.reward_model, self.task)
         generated: list[dict[str, Any]] = []
         if config.data.generator:
             self.records, generated = build.generated_records(config)
@@ -183,6 +191,20 @@ def load_reward_fn(path: str) -> RewardFn:
     if not callable(fn):
         raise ConfigError(f"grpo.reward_fn: {path!r} is not callable")
     return fn
+
+
+def reward_model_fn(directory: str, task: Any) -> RewardFn:
+    """The reward of a trained reward model (the `reward_model` trainer's export): its
+    aggregated score in [0, 1] of each completion under its record's prompt (rendered by
+    `task`, or the record's prompt field), from `evaluation.reward_scoring`, the scorer of
+    best-of-N and beam search too."""
+    from jaxreason.evaluation.reward_scoring import RewardModelScorer
+
+    try:
+        scorer = RewardModelScorer(directory)
+    except FileNotFoundError as e:
+        raise ConfigError(f"grpo.reward_model: {e}") from None
+    return scorer.reward_fn(task)
 
 
 def build_task(config: Any) -> Any:
