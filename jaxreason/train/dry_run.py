@@ -170,7 +170,8 @@ def remedy(name: str, stage: ConfigDict, model_config: ModelConfig, mesh: Any, w
             elif not more_tensor():
                 break
         else:
-            budget = usable - (plan.sampling_peak_bytes - plan.kv_cache_bytes)
+            kv_total = plan.kv_cache_copies * plan.kv_cache_bytes
+            budget = (usable - (plan.sampling_peak_bytes - kv_total)) // plan.kv_cache_copies
             if budget <= 0.25 * plan.kv_cache_bytes:
                 if not more_tensor():
                     break
@@ -316,6 +317,7 @@ def verdict(plan: Plan) -> str:
     else:
         terms = {k: v for k, v in terms.items()
                  if k not in ("gradients", "activations", "prestep")}
+        terms["kv_cache"] *= plan.kv_cache_copies
     top = max(terms, key=terms.get)
     if plan.fits:
         return f"{head}; peak in the {phase}, largest term {top} ({gib(terms[top])} GiB)"
@@ -331,7 +333,8 @@ def table(plans: list[Plan]) -> str:
     for key in ("params", "optimizer", "gradients", "activations", "prestep", "reference",
                 "decode_weights", "kv_cache"):
         rows.append((f"{key} GiB", [gib(p.terms()[key]) for p in plans]))
-    rows += [("sampler calls per batch", [str(p.sampling_calls) for p in plans]),
+    rows += [("KV cache copies in a decode step", [str(p.kv_cache_copies) for p in plans]),
+             ("sampler calls per batch", [str(p.sampling_calls) for p in plans]),
              ("train-step peak GiB", [gib(p.train_peak_bytes) for p in plans]),
              ("sampling peak GiB", [gib(p.sampling_peak_bytes) for p in plans]),
              ("total (peak) GiB", [gib(p.total_bytes) for p in plans]),

@@ -41,6 +41,11 @@ DEVICE_MEMORY = {
     "h200": 141 * 10**9,
 }
 USABLE_FRACTION = 0.9  # the rest is left to the runtime, fragmentation and XLA's scratch
+# KV caches a `scan_layers` sampler holds during a decode step: the loop's carry, and the
+# stacked cache the layer scan reads and the new one it writes (XLA's memory analysis of the
+# sampler program: docs/memory_plan.md). A Python loop over layers updates each layer's cache
+# in place.
+SCAN_CACHE_COPIES = 3
 _QUERY_BLOCK, _QUERY_BLOCKS = 64, 16  # llama.causal_attention's blocking of long rows
 
 
@@ -126,6 +131,7 @@ class Plan:
     reference_bytes: int
     decode_weights_bytes: int
     kv_cache_bytes: int
+    kv_cache_copies: int
     sampling_calls: int
     largest_buffer: tuple[str, int]
     device: str
@@ -157,7 +163,7 @@ class Plan:
                     c["output_bytes"])
         if not self.kv_cache_bytes:
             return 0
-        return resident + self.decode_weights_bytes + self.kv_cache_bytes
+        return resident + self.decode_weights_bytes + self.kv_cache_copies * self.kv_cache_bytes
 
     @property
     def total_bytes(self) -> int:
@@ -181,6 +187,7 @@ class Plan:
                    device=self.device, device_memory_bytes=self.device_memory_bytes,
                    usable_bytes=int(USABLE_FRACTION * self.device_memory_bytes),
                    fits=self.fits, blocked=self.blocked, sampling_calls=self.sampling_calls,
+                   kv_cache_copies=self.kv_cache_copies,
                    largest_buffer={"name": self.largest_buffer[0],
                                    "bytes": self.largest_buffer[1]})
         if self.compiled:
@@ -332,6 +339,7 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
         buffers.append(("kv_cache (keys of " + ("all layers, stacked)" if layers == 1
                                                  else "one layer)"), (kv // 2) // layers))
     largest = max(buffers, key=lambda b: b[1])
+    copies = SCAN_CACHE_COPIES if model_config.scan_layers else 1
     return Plan(stage, work.kind, dict(mesh.shape), params, optimizer_bytes, gradients,
-                activations, prestep, reference, decode, kv, calls, largest, device,
+                activations, prestep, reference, decode, kv, copies, calls, largest, device,
                 DEVICE_MEMORY[device], notes, blocked=blocked)
