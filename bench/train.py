@@ -11,8 +11,15 @@ median step time of `--steps` timed steps is reported, with the machine's load a
 Prints a table, the jaxreason/PyTorch ratio, MFU where the chip's bf16 peak is known, and as
 the last line one JSON object.
 
+With `--lora`, the two sides are instead jaxreason full fine-tuning and jaxreason LoRA (rank
+`--lora-rank` on every projection, base optionally `--lora-quant`ized) on the same model and
+batch, alternating the same way; besides step times it reports each side's trainable
+parameters, train-state bytes, the compiled step's temporary bytes and, where the device
+reports it (GPU / TPU), the peak memory in use.
+
     python bench/train.py                                   # CPU, llama-small shape
     python bench/train.py --model llama-3.2-1b --dtype bfloat16 --seq 2048 --batch 8 --no-peer
+    python bench/train.py --lora                            # LoRA vs full fine-tuning
 """
 
 from __future__ import annotations
@@ -51,7 +58,12 @@ def parse_args() -> argparse.Namespace:
                    help="CPU threads for both (0: all cores; 1: a per-core comparison that "
                         "other work on the machine disturbs least)")
     p.add_argument("--no-peer", action="store_true", help="skip the PyTorch peer")
-    p.add_argument("--worker", choices=("jax", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--lora", action="store_true",
+                   help="compare jaxreason LoRA with jaxreason full fine-tuning (no PyTorch)")
+    p.add_argument("--lora-rank", type=int, default=16, help="adapter rank with --lora")
+    p.add_argument("--lora-quant", default="none", help="base storage with --lora: none | int8 "
+                                                        "| nf4")
+    p.add_argument("--worker", choices=("jax", "jax-lora", "torch"), help=argparse.SUPPRESS)
     return p.parse_args()
 
 
@@ -88,9 +100,15 @@ def setup_jax(config, batch: dict, args: argparse.Namespace) -> dict:
     import optax
 
     from jaxreason import losses, parallel
+    from jaxreason.model import lora
     from jaxreason.train import state as train_state
     from jaxreason.train.optim import decay_mask
     from jaxreason.train.step import make_train_step
+    from jaxreason.train.trainable import trainable
+
+    if args.worker == "jax-lora":
+        config = config.replace(lora=lora.LoraConfig(rank=args.lora_rank, alpha=2.0 * args.lora_rank,
+                                                     quantization=args.lora_quant))
 
     mesh = parallel.make_mesh()
     schedule = optax.constant_schedule(1e-4)
@@ -109,12 +127,21 @@ def setup_jax(config, batch: dict, args: argparse.Namespace) -> dict:
         jax.block_until_ready(metrics)
         return float(metrics["loss"])
 
+    compiled = step.jitted.lower(state, global_batch, None).compile()
+    analysis = compiled.memory_analysis()
     t0 = time.perf_counter()
     run_step()
     compile_s = time.perf_counter() - t0
     run_step()
+    stats = jax.devices()[0].memory_stats() or {}
+    leaves = jax.tree.leaves(holder["state"])
     return {"step": run_step, "first_step_s": compile_s,
-            "device": jax.devices()[0].device_kind, "num_devices": jax.device_count()}
+            "device": jax.devices()[0].device_kind, "num_devices": jax.device_count(),
+            "trainable_params": sum(x.size for x in jax.tree.leaves(
+                trainable(holder["state"].params))),
+            "state_bytes": sum(x.nbytes for x in leaves),
+            "temp_bytes": None if analysis is None else int(analysis.temp_size_in_bytes),
+            "peak_bytes": stats.get("peak_bytes_in_use")}
 
 
 def setup_torch(config, batch: dict, args: argparse.Namespace) -> dict | None:
@@ -197,7 +224,7 @@ class Worker:
         if threads is not None:
             argv = [a for a in argv if not a.startswith("--threads")] + [f"--threads={threads}"]
         env = dict(os.environ)
-        if kind == "jax" and parse_args().threads == 1:
+        if kind.startswith("jax") and parse_args().threads == 1:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
                                 "intra_op_parallelism_threads=1").strip()
         self.stderr = tempfile.TemporaryFile("w+")  # a file: a full pipe would block it
@@ -255,8 +282,11 @@ def main() -> None:
     config = model_config(args)
     if args.worker:
         batch = random_batch(config, args.batch, args.seq)
-        setup = setup_jax if args.worker == "jax" else setup_torch
+        setup = setup_torch if args.worker == "torch" else setup_jax
         serve_worker(setup(config, batch, args))
+        return
+    if args.lora:
+        compare_lora(args, config)
         return
     from jaxreason.train.metrics import mfu, peak_flops
 
@@ -314,6 +344,42 @@ def main() -> None:
     figures["peak_bf16_tflops_per_device"] = None if peak is None else peak / 1e12
     if peak is None:
         print(f"MFU: no bf16 peak known for {ours['device']!r} (known: H100/H200/A100/TPU)")
+    print(json.dumps(figures))
+
+
+def compare_lora(args: argparse.Namespace, config) -> None:
+    """LoRA vs full fine-tuning, both jaxreason, alternating step by step."""
+    full, adapted = run_workers([("jax", None), ("jax-lora", None)], args.steps)
+    load = os.getloadavg()
+    tokens = args.batch * args.seq
+    print(f"model {args.model}: {config.num_params / 1e6:.1f}M params, {config.num_layers} "
+          f"layers, hidden {config.hidden_size}; batch {args.batch} x {args.seq}, compute "
+          f"{args.dtype}, device {full['device']} x {full['num_devices']}; LoRA rank "
+          f"{args.lora_rank} on q,k,v,o,gate,up,down, base {args.lora_quant}; load average "
+          f"{load[0]:.1f} (1 min) on {os.cpu_count()} cores")
+
+    def mb(x):
+        return "n/a" if x is None else f"{x / 2**20:.1f}"
+
+    print(f"{'training':<10}{'step ms':>10}{'tokens/s':>11}{'trainable':>12}{'state MB':>10}"
+          f"{'temp MB':>9}{'peak MB':>9}{'loss':>9}")
+    figures: dict = {"model": args.model, "batch": args.batch, "seq": args.seq,
+                     "dtype": args.dtype, "lora_rank": args.lora_rank,
+                     "lora_quant": args.lora_quant, "device": full["device"],
+                     "num_devices": full["num_devices"], "load_avg_1m": round(load[0], 2),
+                     "cpu_count": os.cpu_count()}
+    for name, r in (("full", full), ("lora", adapted)):
+        print(f"{name:<10}{r['step_s'] * 1e3:>10.1f}{tokens / r['step_s']:>11.0f}"
+              f"{r['trainable_params']:>12d}{mb(r['state_bytes']):>10}{mb(r['temp_bytes']):>9}"
+              f"{mb(r['peak_bytes']):>9}{r['loss']:>9.4f}")
+        for key in ("trainable_params", "state_bytes", "temp_bytes", "peak_bytes"):
+            figures[f"{name}_{key}"] = r[key]
+        figures[f"{name}_step_ms"] = round(r["step_s"] * 1e3, 2)
+    ratio = full["step_s"] / adapted["step_s"]
+    figures["lora_speedup_vs_full"] = round(ratio, 3)
+    figures["lora_state_fraction"] = round(adapted["state_bytes"] / full["state_bytes"], 4)
+    print(f"LoRA / full step speed: {ratio:.2f}x; LoRA train state is "
+          f"{100 * figures['lora_state_fraction']:.1f}% of full fine-tuning's")
     print(json.dumps(figures))
 
 
