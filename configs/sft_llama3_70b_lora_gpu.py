@@ -2,7 +2,8 @@
 
 Full fine-tuning of 70B needs fp32 master weights and Adam moments (~1.1 TB): a pod. With
 rank-16 adapters on every projection (`model.lora`, docs/lora.md) the base is frozen and
-stored in int8 (`quantization`, QLoRA-style: ~70 GB, dequantized one layer at a time), only the
+stored in int8 (`quantization`, QLoRA-style: ~77 GB with block scales and bf16 embeddings,
+dequantized one layer at a time), only the
 ~207M adapter parameters get gradients and Adam state (~2.5 GB in fp32), and everything is
 sharded over the 8 GPUs (FSDP on `embed`). Activations are rematerialized per layer and the
 80 layers run under `lax.scan`. Checkpoints hold the adapters only; the export is the merged
@@ -26,7 +27,7 @@ def get_config():
     c.model.lora.rank = 16
     c.model.lora.alpha = 32.0
     c.model.lora.targets = "q,k,v,o,gate,up,down"
-    c.model.lora.quantization = "int8"  # "none": bf16 base (~140 GB), "nf4": ~35 GB
+    c.model.lora.quantization = "int8"  # "none": bf16 base (~141 GB), "nf4": ~43 GB
 
     c.mesh.data = 1
     c.mesh.fsdp = -1  # all 8 GPUs
