@@ -221,40 +221,23 @@ def abstract_batch(work: Workload) -> dict[str, jax.ShapeDtypeStruct]:
     return {k: jax.ShapeDtypeStruct((rows,) + v.shape[1:], v.dtype) for k, v in one.items()}
 
 
-def _algorithm(stage: ConfigDict, work: Workload) -> Any:
-    """The stage's algorithm with its config checked. The plan reads no data, so its checks
-    run with `data.train` standing in for an empty file and no evaluation data."""
-    from jaxreason.algorithms import get_algorithm
-    from jaxreason.train.run import check_config
-
-    algorithm = get_algorithm(work.kind)()
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as stand_in:
-        checked = ConfigDict(stage.to_dict())
-        checked.data.train, checked.data.generator = stand_in.name, None
-        checked.model.path, checked.eval.data = None, None
-        check_config(checked)
-        algorithm.check_config(checked)
-    return algorithm, checked
-
-
 def compile_stage(stage: ConfigDict, model_config: ModelConfig, mesh: Any, work: Workload,
                   plan: Plan) -> dict[str, Any]:
     """XLA's memory analysis of the stage's train step and sampler program (per device)."""
     from jaxreason import parallel
     from jaxreason.algorithms.base import RunContext
-    from jaxreason.train.optim import make_optimizer
     from jaxreason.train.state import abstract_state, state_shardings
     from jaxreason.train.step import make_train_step
 
     out: dict[str, Any] = {}
-    optimizer, schedule = make_optimizer(stage.optim, max(1, int(stage.train.num_steps)))
-    state = abstract_state(model_config, optimizer, mesh)
+    optimizer, schedule, tree = memory_plan.optimizer_and_tree(stage, work)
+    state = abstract_state(model_config, optimizer, mesh, tree)
     if work.train_rows:
-        algorithm, checked = _algorithm(stage, work)
+        algorithm, checked = memory_plan.configured_algorithm(stage, work.kind)
         ctx = RunContext(checked, tempfile.gettempdir(), mesh, None, model_config)
-        step = make_train_step(
+        step = make_train_step(  # as train.run builds it
             algorithm.loss(ctx), optimizer, schedule, mesh=mesh,
-            state_shardings=state_shardings(model_config, optimizer, mesh),
+            state_shardings=state_shardings(model_config, optimizer, mesh, tree),
             num_microbatches=int(stage.train.num_microbatches), pre_step=algorithm.pre_step(ctx),
             num_iterations=algorithm.num_iterations, num_minibatches=algorithm.num_minibatches)
         frozen = state.params if work.reference_model else None
@@ -263,7 +246,8 @@ def compile_stage(stage: ConfigDict, model_config: ModelConfig, mesh: Any, work:
             compiled = step.jitted.lower(state, abstract_batch(work), frozen).compile()
         out["train_step"] = _memory(compiled, time.perf_counter() - start)
     if work.sample_prompts:
-        out["sampler"] = compile_sampler(model_config, mesh, state.params, work, plan)
+        policy = algorithm.policy_params(state.params) if work.train_rows else state.params
+        out["sampler"] = compile_sampler(model_config, mesh, policy, work, plan)
     return out
 
 

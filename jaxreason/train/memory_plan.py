@@ -279,20 +279,55 @@ def batch_shards(mesh: Any, rows: int) -> int:
     return _axis(mesh, ("batch",), rows)
 
 
+def configured_algorithm(config: Any, kind: str) -> tuple[Any, Any]:
+    """(the stage's algorithm with its config checked, the config it was checked with). The
+    plan reads no data, so the checks run with `data.train` standing in for an empty file
+    and without evaluation data or a model directory."""
+    import tempfile
+
+    from ml_collections import ConfigDict
+
+    from jaxreason.algorithms import get_algorithm
+    from jaxreason.train.run import check_config
+
+    algorithm = get_algorithm(kind)()
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as stand_in:
+        checked = ConfigDict(config.to_dict())
+        checked.data.train, checked.data.generator = stand_in.name, None
+        checked.model.path, checked.eval.data = None, None
+        check_config(checked)
+        algorithm.check_config(checked)
+    return algorithm, checked
+
+
+def optimizer_and_tree(config: Any, work: Workload) -> tuple[Any, Any, Any]:
+    """What the lifecycle trains with: (optimizer, schedule, parameter tree) of the stage's
+    algorithm (`Algorithm.optimizer`, `Algorithm.param_tree`); AdamW over the language model
+    for stages that only sample."""
+    from jaxreason.train.optim import make_optimizer
+    from jaxreason.train.state import LANGUAGE_MODEL
+
+    steps = max(1, int(config.train.num_steps))
+    if not work.train_rows:
+        return (*make_optimizer(config.optim, steps), LANGUAGE_MODEL)
+    algorithm, checked = configured_algorithm(config, work.kind)
+    return (*algorithm.optimizer(checked, steps * algorithm.updates_per_step),
+            algorithm.param_tree)
+
+
 def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, work: Workload,
                device: str) -> Plan:
     """The closed-form plan of one stage (see the module docstring)."""
     from jaxreason.sampling.sampler import batch_bucket, prompts_within_budget
     from jaxreason.sampling.sampler import batch_shards as sampler_shards
-    from jaxreason.train.optim import make_optimizer
     from jaxreason.train.state import abstract_state
 
     if device not in DEVICE_MEMORY:
         raise ConfigError(f"--dry_run_device: {device!r} is not one of {sorted(DEVICE_MEMORY)}")
     notes: list[str] = []
     blocked = ""
-    optimizer, _ = make_optimizer(config.optim, max(1, int(config.train.num_steps)))
-    state = abstract_state(model_config, optimizer, mesh)
+    optimizer, _, tree = optimizer_and_tree(config, work)
+    state = abstract_state(model_config, optimizer, mesh, tree)
     params = tree_shard_bytes(state.params)
     buffers = [(f"params{jax.tree_util.keystr(k)}", shard_bytes(x))
                for k, x in jax.tree_util.tree_flatten_with_path(state.params)[0]]
