@@ -31,6 +31,7 @@ DEFAULT_RULES: LogicalRules = (
     ("kv_heads", "tensor"),
     ("mlp", "tensor"),
     ("head_dim", None),
+    ("lora_rank", "fsdp"),  # LoRA adapters: the rank axis, where the weight's own axes are not
     ("layers", None),
     ("norm", None),
     # activations

@@ -6,8 +6,9 @@ exactly its base. The adapters live in the parameter tree beside the base weight
 `params["layers"]["lora"][target] = {"a": [layers, *in, rank], "b": [layers, rank, *out]}`,
 stacked over layers like every other layer weight, so the one decoder layer (`llama.py`)
 runs them inside its own projections in training, prefill and decode alike, with no merge.
-Their logical axes are the base weight's input axes (then an unsharded rank) for `A` and an
-unsharded rank then the output axes for `B`, so they follow the same mesh rules.
+Their logical axes are the base weight's input axes then `lora_rank` for `A`, and `lora_rank`
+then the output axes for `B`, so they follow the same mesh rules (`lora_rank` takes `fsdp`
+where the other axes leave it free).
 
 This module only describes and transforms the tree (shapes, axes, initialization, merging,
 the split into base and adapters); which parameters train is the train side's business
@@ -111,8 +112,11 @@ def adapter_shapes(config: ModelConfig) -> Params:
 
 
 def adapter_logical_axes(config: ModelConfig) -> Params:
-    return {t: {"a": ("layers", *PROJECTIONS[t][0], None),
-                "b": ("layers", None, *PROJECTIONS[t][1])} for t in config.lora.targets}
+    """The base weight's input axes (A) and output axes (B), plus `lora_rank`, which takes
+    `fsdp` where the weight's own axes leave it free (A of o / down, B of q, k, v, gate, up),
+    so every adapter and its Adam moments are split over the FSDP devices."""
+    return {t: {"a": ("layers", *PROJECTIONS[t][0], "lora_rank"),
+                "b": ("layers", "lora_rank", *PROJECTIONS[t][1])} for t in config.lora.targets}
 
 
 def num_adapter_params(config: ModelConfig) -> int:
