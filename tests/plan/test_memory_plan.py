@@ -136,3 +136,25 @@ def test_unknown_device_is_a_config_error():
     with pytest.raises(ConfigError, match="dry_run_device"):
         memory_plan.plan_stage("", stage, preset_config("llama-3.2-1b"), make_mesh(),
                                memory_plan.workload(stage), "a100")
+
+
+def test_lora_plan_counts_adapter_only_optimizer_state():
+    """With `model.lora.rank > 0` only the adapters train: Adam moments and gradients are the
+    adapters', the frozen base is held in the compute dtype."""
+    from jaxreason.model.lora import num_adapter_params
+    from jaxreason.parallel import make_mesh
+    from jaxreason.train import build, memory_plan
+
+    sys.path.insert(0, str(REPO))
+    from configs import sft_llama3_8b_math
+
+    stage = sft_llama3_8b_math.get_config()
+    stage.model.path, stage.model.preset, stage.model.lora.rank = None, "llama-3.1-8b", 16
+    model = build.build_model_config(stage, None)
+    mesh = make_mesh(1, -1, 1)
+    plan = memory_plan.plan_stage("", stage, model, mesh, memory_plan.workload(stage), "h100-80gb")
+    adapters = num_adapter_params(model)
+    assert plan.optimizer_bytes == pytest.approx(2 * adapters * 4 / 8, rel=0.01)
+    assert plan.gradients_bytes == pytest.approx(adapters * 4 / 8, rel=0.01)
+    base = preset_config("llama-3.1-8b").num_params
+    assert plan.params_bytes == pytest.approx((base * 2 + adapters * 4) / 8, rel=0.01)
