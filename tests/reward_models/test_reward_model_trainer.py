@@ -90,6 +90,40 @@ def test_a_prm_run_exports_what_the_scorer_loads_and_scores_each_sequence_alone(
     assert scorer.solution_scores(prompts[:1], [""])[0] == 0.0
 
 
+def test_grpo_reward_and_best_of_n_use_the_same_scores(prm_run, tmp_path):
+    from configs import base
+    from jaxreason.algorithms.grpo import GRPO, reward_model_fn
+    from jaxreason.evaluation.reward_scoring import RewardModelScorer
+    from jaxreason.evaluation.test_time import best_of_n
+    from jaxreason.generation import Generations
+
+    _, summary = prm_run
+    scorer = RewardModelScorer(summary["export"], batch_rows=8)
+    records = [{"prompt": "Pick a:"}, {"prompt": "Pick b:"}]
+    texts = ["a\n", "b\n", "a\n", "b\n"]  # two samples per prompt, prompt-major
+    prompts = [scorer.prompt_ids(r["prompt"]) for r in records]
+    expected = scorer.solution_scores([prompts[0]] * 2 + [prompts[1]] * 2, texts)
+    rewards = reward_model_fn(summary["export"], None)([records[0]] * 2 + [records[1]] * 2,
+                                                       texts)
+    np.testing.assert_allclose(rewards, expected, rtol=1e-6)
+    zeros = np.zeros((4, 1))
+    generations = Generations(prompt_token_ids=prompts, prompt_index=np.array([0, 0, 1, 1]),
+                              sample_index=np.array([0, 1, 0, 1]), tokens=zeros, logprobs=zeros,
+                              raw_logprobs=zeros, lengths=np.ones(4, int),
+                              finish_codes=np.zeros(4, int), stop_index=np.zeros(4, int),
+                              texts=texts)
+    picks = best_of_n(generations, scorer.best_of_n_scorer())
+    assert picks.tolist() == [int(np.argmax(expected[:2])), 2 + int(np.argmax(expected[2:]))]
+    c = base.get_config()
+    c.data.train, c.grpo.task = str(tmp_path), "countdown"
+    c.grpo.reward_model = str(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="grpo.reward_model"):
+        GRPO().check_config(c)
+    c.grpo.reward_model, c.grpo.reward_fn = summary["export"], "x:y"
+    with pytest.raises(ConfigError, match="grpo.reward_fn / grpo.reward_model"):
+        GRPO().check_config(c)
+
+
 @pytest.mark.slow
 def test_batched_and_per_item_reward_model_scorers_pick_the_same_beams(prm_run):
     from jaxreason.evaluation.reward_scoring import RewardModelScorer
