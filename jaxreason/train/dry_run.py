@@ -43,8 +43,9 @@ REMEDIES = {
     "reference": "grpo.beta = 0 (no reference model) or more devices in mesh.fsdp",
     "decode_weights": "mesh.tensor (decoding weights are gathered over fsdp, split over "
                       "tensor only)",
-    "kv_cache": "sampling.max_kv_cache_bytes (sequential sampling chunks), grpo.max_new_tokens, "
-                "grpo.prompts_per_step x group_size, mesh.tensor",
+    "kv_cache": "sampling.max_kv_cache_bytes (sequential sampling chunks), the sampler's "
+                "rows and budgets (grpo.prompts_per_step x group_size and max_new_tokens; "
+                "sample.batch_size x n and max_new_tokens), mesh.tensor",
 }
 
 
@@ -317,7 +318,8 @@ def table(plans: list[Plan]) -> str:
     for key in ("params", "optimizer", "gradients", "activations", "prestep", "reference",
                 "decode_weights", "kv_cache"):
         rows.append((f"{key} GiB", [gib(p.terms()[key]) for p in plans]))
-    rows += [("KV cache copies in a decode step", [str(p.kv_cache_copies) for p in plans]),
+    rows += [("sampler planned", [p.sampler or "-" for p in plans]),
+             ("KV cache copies in a decode step", [str(p.kv_cache_copies) for p in plans]),
              ("sampler calls per batch", [str(p.sampling_calls) for p in plans]),
              ("train-step peak GiB", [gib(p.train_peak_bytes) for p in plans]),
              ("sampling peak GiB", [gib(p.sampling_peak_bytes) for p in plans]),

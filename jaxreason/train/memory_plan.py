@@ -139,6 +139,7 @@ class Plan:
     notes: list[str] = dataclasses.field(default_factory=list)
     compiled: dict[str, Any] = dataclasses.field(default_factory=dict)
     blocked: str = ""  # why the run would stop before its first step, whatever the memory
+    sampler: str = ""  # which sampler the sampling figures are for
 
     @property
     def train_peak_bytes(self) -> int:
@@ -187,7 +188,7 @@ class Plan:
                    device=self.device, device_memory_bytes=self.device_memory_bytes,
                    usable_bytes=int(USABLE_FRACTION * self.device_memory_bytes),
                    fits=self.fits, blocked=self.blocked, sampling_calls=self.sampling_calls,
-                   kv_cache_copies=self.kv_cache_copies,
+                   kv_cache_copies=self.kv_cache_copies, sampler=self.sampler,
                    largest_buffer={"name": self.largest_buffer[0],
                                    "bytes": self.largest_buffer[1]})
         if self.compiled:
@@ -377,4 +378,4 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
     copies = SCAN_CACHE_COPIES if model_config.scan_layers else 1
     return Plan(stage, work.kind, dict(mesh.shape), params, optimizer_bytes, gradients,
                 activations, prestep, reference, decode, kv, copies, calls, largest, device,
-                DEVICE_MEMORY[device], notes, blocked=blocked)
+                DEVICE_MEMORY[device], notes, blocked=blocked, sampler=work.sampler)
