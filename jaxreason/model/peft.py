@@ -71,3 +71,40 @@ def save_adapter(directory: str, config: ModelConfig, params: Any, *,
                                  dict(sorted(tensors.items())))
     with open(os.path.join(directory, ADAPTER_CONFIG), "w") as f:
         json.dump(adapter_config(config, base_model), f, indent=2)
+
+
+def read_adapter(directory: str, config: ModelConfig, *, quantization: str = "none"
+                 ) -> tuple[lora.LoraConfig, Any]:
+    """(LoraConfig, adapters as host arrays in our layout) of a PEFT LoRA adapter directory
+    for a base model of `config`; `lora.join(base_params, adapters)` with
+    `config.replace(lora=...)` then runs it. Only plain LoRA adapters on the decoder's
+    projections are accepted (no rsLoRA / DoRA / per-module ranks / extra trained modules)."""
+    with open(os.path.join(directory, ADAPTER_CONFIG)) as f:
+        info = json.load(f)
+    where = os.path.join(directory, ADAPTER_CONFIG)
+    if info.get("peft_type", "LORA") != "LORA":
+        raise ValueError(f"{where}: peft_type {info.get('peft_type')!r} is not LORA")
+    for key in ("use_rslora", "use_dora", "rank_pattern", "alpha_pattern", "modules_to_save",
+                "layers_to_transform"):
+        if info.get(key):
+            raise ValueError(f"{where}: {key} = {info[key]!r} is not supported")
+    modules = info["target_modules"]
+    modules = [modules] if isinstance(modules, str) else list(modules)
+    by_module = {m.split(".")[-1]: t for t, m in lora.HF_MODULES.items()}
+    unknown = [m for m in modules if m not in by_module]
+    if unknown:
+        raise ValueError(f"{where}: target_modules {unknown} are not decoder projections")
+    spec = lora.LoraConfig(rank=int(info["r"]), alpha=float(info["lora_alpha"]),
+                           targets=lora.parse_targets(",".join(by_module[m] for m in modules)),
+                           quantization=quantization)
+    tensors = safetensors_io.read_tensors(os.path.join(directory, ADAPTER_WEIGHTS))
+    shapes = lora.adapter_shapes(config.replace(lora=spec))
+    adapters = {}
+    for target in spec.targets:
+        a_shape, b_shape = shapes[target]["a"][1:], shapes[target]["b"][1:]
+        a = [tensors[peft_tensor_name(target, i, "A")].T.reshape(a_shape)
+             for i in range(config.num_layers)]
+        b = [tensors[peft_tensor_name(target, i, "B")].T.reshape(b_shape)
+             for i in range(config.num_layers)]
+        adapters[target] = {"a": np.stack(a), "b": np.stack(b)}
+    return spec, adapters

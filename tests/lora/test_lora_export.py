@@ -90,3 +90,17 @@ def test_merged_export_and_peft_adapter_match_base_plus_adapters(kind, tmp_path)
         peft_logits = with_adapter(input_ids=torch.tensor(ids),
                                    attention_mask=torch.tensor(mask)).logits.numpy()
     np.testing.assert_allclose(peft_logits[real], ours[real], atol=1e-4)
+
+
+def test_peft_adapter_reads_back_into_the_same_adapters(tmp_path):
+    from jaxreason.model import peft as peft_io
+    from jaxreason.model.config import preset_config
+
+    config = preset_config("llama-tiny", vocab_size=64).replace(
+        lora=lora.LoraConfig(rank=3, alpha=5.0, targets=("q", "o", "down")))
+    params = _randomized_adapters(llama.init_params(config, jax.random.key(0)))
+    peft_io.save_adapter(str(tmp_path), config, params)
+    spec, adapters = peft_io.read_adapter(str(tmp_path), config.replace(lora=None))
+    assert spec == config.lora
+    for a, b in zip(jax.tree.leaves(adapters), jax.tree.leaves(lora.split(params)[1])):
+        np.testing.assert_array_equal(a, np.asarray(b))
