@@ -69,7 +69,8 @@ def _restore_run(run_dir: str, config: Any, mesh: Any) -> tuple[Any, Any]:
     from jaxreason.train import build
     from jaxreason.train.checkpoint import Checkpointer
     from jaxreason.train.optim import make_optimizer
-    from jaxreason.train.state import abstract_state
+    from jaxreason.train.state import abstract_state, random_params
+    from jaxreason.train.trainable import is_partial
 
     checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints"), async_save=False)
     try:
@@ -81,7 +82,13 @@ def _restore_run(run_dir: str, config: Any, mesh: Any) -> tuple[Any, Any]:
         model_config = build.build_model_config(saved, tokenizer)
         model_config = model_config.replace(dtype=config.model.dtype)
         optimizer, _ = make_optimizer(saved.optim, max(int(saved.train.num_steps), 1))
-        state, _ = checkpointer.restore(step, abstract_state(model_config, optimizer, mesh), None)
+        target = abstract_state(model_config, optimizer, mesh)
+        base = None
+        if is_partial(target.params):  # LoRA: the checkpoint's adapters go onto the run's base
+            base = build.initial_params(saved, model_config, mesh)
+            if base is None:
+                base = random_params(model_config, mesh, seed=int(saved.seed))
+        state, _ = checkpointer.restore(step, target, None, base=base)
         log.info("evaluating %s at step %d", run_dir, step)
         return Model(model_config, state.params, mesh), tokenizer
     finally:
