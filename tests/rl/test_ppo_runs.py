@@ -19,7 +19,7 @@ def command(workdir, *overrides):
     return runs.command(workdir, *overrides, config=CONFIG)
 
 
-def run(workdir, *overrides, timeout=600):
+def run(workdir, *overrides, timeout=1800):  # generous: a loaded 2-core CI machine
     return subprocess.run(command(workdir, *overrides), env=grpo_runs.env(), capture_output=True,
                           text=True, timeout=timeout, cwd=runs.REPO)
 
@@ -70,7 +70,7 @@ def test_sigkill_mid_run_resumes_actor_and_critic_exactly(tmp_path, toy):
     process = subprocess.Popen(command(killed, *toy, *steps), env=grpo_runs.env(),
                                cwd=runs.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-    deadline = time.time() + 400  # kill once a checkpoint is complete (saves are async)
+    deadline = time.time() + 1800  # kill once a checkpoint is complete (saves are async)
     while not runs.checkpoint_steps(killed) and time.time() < deadline and process.poll() is None:
         time.sleep(0.005)
     process.send_signal(runs.SIGKILL)
