@@ -233,6 +233,9 @@ def save_params(directory: str, config: ModelConfig, params: Params, *,
     architecture of a model with such a head)."""
     from jaxreason.parallel import to_host
 
+    if "lora" in params["layers"] or config.lora is not None:
+        raise ValueError("save_params writes plain weights: merge a LoRA model's adapters first "
+                         "(model.save_pretrained does, with lora.merged)")
     os.makedirs(directory, exist_ok=True)
     out_dtype = np.dtype(jnp.dtype(dtype or config.param_dtype))
     writer = _ShardedWriter(directory, _parse_size(max_shard_size), jax.process_index() == 0)

@@ -33,7 +33,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxreason import parallel
-from jaxreason.model import hf_checkpoint, llama
+from jaxreason.model import hf_checkpoint, llama, lora
 from jaxreason.model.config import ModelConfig
 
 ValueParams = dict[str, Any]
@@ -140,7 +140,10 @@ def save_pretrained(directory: str | os.PathLike, config: ModelConfig, params: V
              HEAD_NAMES["bias"]: np.asarray(head["bias"]).reshape(1)}
     updates = {"architectures": [HF_ARCHITECTURES[config.architecture]],
                "id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}}
-    hf_checkpoint.save_params(os.fspath(directory), config, params["backbone"], dtype=dtype,
+    backbone = params["backbone"]
+    if config.lora is not None:  # a LoRA backbone is written merged
+        backbone, config = lora.merged(backbone, config), config.replace(lora=None)
+    hf_checkpoint.save_params(os.fspath(directory), config, backbone, dtype=dtype,
                               max_shard_size=max_shard_size, extra_tensors=extra,
                               hf_config_updates=updates)
 
