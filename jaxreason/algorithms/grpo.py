@@ -33,7 +33,7 @@ from jaxreason.generation import RewardFn
 from jaxreason.model import lora
 from jaxreason.train import build
 from jaxreason.train.errors import ConfigError
-from jaxreason.train.step import ParamsLoss, PreStep
+from jaxreason.train.step import ParamsLoss, PreStep, map_microbatches
 
 
 class GRPO(Algorithm):
@@ -127,7 +127,8 @@ class GRPO(Algorithm):
 
     def pre_step(self, ctx: RunContext) -> PreStep | None:
         return logprob_pre_step(ctx.model_config, old=self.updates_per_step > 1,
-                                ref=self.g.beta > 0)
+                                ref=self.g.beta > 0,
+                                num_microbatches=ctx.config.train.num_microbatches)
 
     def frozen_params(self, ctx: RunContext) -> Any:
         if self.g.beta <= 0 or ctx.model_config.lora is not None:
@@ -159,22 +160,25 @@ class GRPO(Algorithm):
 
 # ----------------------------------------------------------------------------- config
 
-def logprob_pre_step(model_config: Any, *, old: bool, ref: bool) -> PreStep | None:
+def logprob_pre_step(model_config: Any, *, old: bool, ref: bool,
+                     num_microbatches: int = 1) -> PreStep | None:
     """The pre-step of policy-gradient methods: old log-probs from the sampling-time
     parameters (needed only with more than one update per step) and reference log-probs from
-    the frozen parameters (KL, beta > 0) or, with none (a LoRA model), from the parameters'
-    own base without adapters; None when neither is needed (no extra forward)."""
+    the frozen parameters (KL, beta > 0); None when neither is needed (no extra forward).
+    The forwards run `num_microbatches` rows-parts at a time, like the updates, so the
+    pre-step never holds more activations than one micro-batch's."""
     if not (old or ref):
         return None
 
     def pre(params: Any, frozen: Any, batch: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        if old:
-            out["old_logprobs"] = losses.batch_token_logprobs(params, model_config, batch)
-        if ref:
-            reference = frozen if frozen is not None else lora.split(params)[0]
-            out["ref_logprobs"] = losses.batch_token_logprobs(reference, model_config, batch)
-        return out
+        def logprobs(rows: dict[str, Any]) -> dict[str, Any]:
+            out = {}
+            if old:
+                out["old_logprobs"] = losses.batch_token_logprobs(params, model_config, rows)
+            if ref:
+                out["ref_logprobs"] = losses.batch_token_logprobs(frozen, model_config, rows)
+            return out
+        return map_microbatches(logprobs, batch, num_microbatches)
     return pre
 
 

@@ -53,8 +53,9 @@ _QUERY_BLOCK, _QUERY_BLOCKS = 64, 16  # llama.causal_attention's blocking of lon
 class Workload:
     """What one stage asks of a device. train_rows: global rows of one optimizer update (0:
     the stage does not train); step_rows: rows of a whole algorithm step (the pre-step's
-    forwards run over all of them); sample_prompts x samples_per_prompt rows of
-    prompt_tokens + new_tokens cache slots per sampler call (0 prompts: no sampling)."""
+    forwards run over all of them, `microbatches` parts at a time); sample_prompts x
+    samples_per_prompt rows of prompt_tokens + new_tokens cache slots per sampler call (0
+    prompts: no sampling)."""
 
     kind: str
     train_rows: int = 0
@@ -349,8 +350,8 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
         rows = max(1, -(-work.train_rows // split))
         chunk = int(config.train.logprob_chunk_size)
         activations = activation_bytes(model_config, rows, work.row_length, chunk, mesh)
-        if work.prestep_forwards:  # old / reference log-probs of the whole step batch
-            step_rows = -(-work.step_rows // (split // work.microbatches))
+        if work.prestep_forwards:  # old / reference log-probs, one micro-batch at a time
+            step_rows = -(-work.step_rows // split)
             prestep = forward_bytes(model_config, step_rows, work.row_length, chunk, mesh)
         reference = params if work.reference_model else 0
     else:

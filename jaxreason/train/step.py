@@ -51,6 +51,23 @@ def split_microbatches(batch: dict[str, jax.Array], n: int) -> dict[str, jax.Arr
     return jax.tree.map(split, batch)
 
 
+def map_microbatches(fn: Callable[[dict[str, jax.Array]], Any], batch: dict[str, jax.Array],
+                     num_microbatches: int) -> Any:
+    """`fn` (rows in, rows out) applied to one micro-batch at a time under `lax.map`, its
+    outputs put back in row order: the same values as `fn(batch)` with the activations of one
+    micro-batch alive at once (a pre-step's forward over a whole RL step's rows otherwise
+    needs all rows' activations and logit chunks together)."""
+    if num_microbatches == 1:
+        return fn(batch)
+    out = jax.lax.map(fn, split_microbatches(batch, num_microbatches))
+
+    def merge(x: jax.Array) -> jax.Array:  # [n, rows / n, ...] -> [rows, ...], inverse of split
+        x = x.swapaxes(0, 1)
+        x = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+        return parallel.constrain(x, ("batch",) + (None,) * (x.ndim - 1))
+    return jax.tree.map(merge, out)
+
+
 def accumulate_gradients(loss_fn: ParamsLoss, params: Any, batch: dict[str, jax.Array],
                          num_microbatches: int, grad_shardings: Any = None
                          ) -> tuple[LossOutput, Any]:

@@ -53,3 +53,28 @@ def test_grpo_step_on_2x2x2_mesh_equals_one_device():
         np.testing.assert_allclose(a, b, atol=1e-5)
     spec = state8.params["layers"]["gate"].sharding.spec
     assert spec == jax.sharding.PartitionSpec(None, "fsdp", "tensor")
+
+
+def test_microbatched_pre_step_equals_one_forward_over_all_rows():
+    """The pre-step's forwards split into micro-batches (rows j, j+n, ...) and put back in
+    row order give the one-forward log-probs, on the 2x2x2 mesh."""
+    config = preset_config("llama-tiny", vocab_size=40, hidden_size=32, intermediate_size=64,
+                           num_layers=2)
+    batch = make_batch(seed=5)
+    batch = {k: jnp.concatenate([v, v[::-1]])[:8] for k, v in batch.items()}
+    mesh = parallel.make_mesh(2, 2, 2)
+    optimizer = optax.adamw(1e-3)
+    state = init_state(config, optimizer, mesh, seed=0)
+    ref = jax.tree.map(lambda x: x * 0.9, state.params)
+    global_batch = parallel.host_local_to_global({k: np.asarray(v) for k, v in batch.items()},
+                                                 mesh)
+    fields = {}
+    for n in (1, 2, 4):
+        pre = jax.jit(logprob_pre_step(config, old=True, ref=True, num_microbatches=n))
+        with jax.set_mesh(mesh), parallel.logical_rules(parallel.DEFAULT_RULES):
+            fields[n] = jax.tree.map(np.asarray, pre(state.params, ref, global_batch))
+    assert set(fields[1]) == {"old_logprobs", "ref_logprobs"}
+    assert not np.allclose(fields[1]["old_logprobs"], fields[1]["ref_logprobs"])
+    for n in (2, 4):
+        for key in fields[1]:
+            np.testing.assert_allclose(fields[n][key], fields[1][key], atol=1e-5, err_msg=key)
