@@ -3,11 +3,12 @@ format) by SFT, then improves itself for 3 iterations of sample -> pair -> DPO +
 
 Stages: `records` writes the generated problems (12,000 train / 300 held-out); `sft` trains the
 tiny model (4 layers, hidden 128, 1024-token BPE) from scratch on the reference solutions
-for 800 steps (about 4 epochs; held-out accuracy every 200 steps), aiming at a 30-50% start
-that leaves room for improvement; then 3 times: `pairs` samples N=8 solutions
-(temperature 0.8) of each of 256 training problems from the current model, grades them (an
-answer without `####` is a loser) and keeps up to K=4 distinct (correct, wrong) pairs per
-problem; `dpo` trains 2 epochs on those pairs from the current model, which is also the frozen
+for 800 steps (about 5 epochs; held-out accuracy every 200 steps). Measured (seed 0): 0.14 /
+0.45 / 0.74 / 0.87 at steps 200 / 400 / 600 / 800, so this start overshoots the 30-50% aim;
+300-400 steps is the next thing to try (docs/methods_rpo.md); then 3 times: `pairs` samples
+N=8 solutions (temperature 0.8) of each of 256 training problems from the current model, grades
+them (an answer without `####` is a loser) and keeps up to K=4 distinct (correct, wrong)
+pairs per problem; `dpo` trains 2 epochs on those pairs from the current model, which is also the frozen
 reference (beta 0.1, alpha 1), and grades the 300 held-out problems greedily.
 
 Two arms (`--config=configs/rpo_arith_tiny.py:<arm>`):
@@ -67,7 +68,7 @@ def get_config(arm: str = "rpo"):
 
     c.stages.sft = ConfigDict({
         "data": {"generator": None, "train": "stage:records.train"},
-        "train": {"batch_size": 8, "num_steps": 800},  # ~4 epochs; 300 steps gave ~23%
+        "train": {"batch_size": 8, "num_steps": 800},  # ~5 epochs -> 0.87 held-out
         "optim": {"learning_rate": 3e-3, "warmup_steps": 20, "weight_decay": 0.01,
                   "final_lr_ratio": 0.1},
         "eval": {"every": 200}})
