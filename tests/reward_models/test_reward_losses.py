@@ -49,7 +49,8 @@ def test_bradley_terry_terms_match_numpy():
 def model():
     config = preset_config("llama-tiny", vocab_size=64, hidden_size=32, intermediate_size=64,
                            num_layers=1, num_heads=2, num_kv_heads=1, head_dim=16)
-    params = value_head.init_params(config, jax.random.key(0), head_std=0.5)
+    init = jax.jit(value_head.init_params, static_argnums=0, static_argnames="head_std")
+    params = init(config, jax.random.key(0), head_std=0.5)
     return config, params
 
 
