@@ -31,7 +31,7 @@ def _closed_form(hf_config, rank, targets):
     return sum(hf_config.num_hidden_layers * rank * sum(sizes[t]) for t in targets)
 
 
-@pytest.mark.parametrize("targets", [ALL, ("q", "v"), ("o", "down")])
+@pytest.mark.parametrize("targets", [ALL, ("o", "down")])
 def test_trainable_count_is_the_closed_form_and_peft_s(targets):
     base = hf_model("llama")
     config = llama_config(base).replace(lora=lora.LoraConfig(rank=3, targets=targets))
@@ -59,7 +59,7 @@ def _randomized_adapters(params, seed=1, std=0.05):
     return lora.join(base, adapters)
 
 
-@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+@pytest.mark.parametrize("kind", ["llama", pytest.param("qwen2", marks=pytest.mark.slow)])
 def test_merged_export_and_peft_adapter_match_base_plus_adapters(kind, tmp_path):
     base_hf = hf_model(kind)
     base_hf.save_pretrained(tmp_path / "base")

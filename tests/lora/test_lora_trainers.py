@@ -2,10 +2,12 @@
 (unmerged) with the same log-probs the training forward computes, its KL reference is the
 frozen base itself (zero at the start), it exports merged + PEFT, and evaluation restores its
 adapters-only checkpoint onto the base; DPO's reference pass runs the same model at step 0
-(margin 0) and the adapters then move the policy; GRPO on adapters learns the toy task."""
+(margin 0) and the adapters then move the policy; PPO trains actor and critic adapters and
+the value head; GRPO on adapters learns the toy task."""
 
 import json
 import pathlib
+import subprocess
 import sys
 
 import jax
@@ -57,6 +59,7 @@ def test_grpo_with_lora_samples_unmerged_and_references_its_base(tmp_path, toy):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dpo_with_lora_trains_the_adapters(tmp_path):
     data = dpo_runs.write_jsonl(tmp_path / "pairs.jsonl", dpo_runs.toy_pairs())
     result = dpo_runs.run(tmp_path / "run", f"--config.data.train={data}", *LORA,
@@ -76,3 +79,20 @@ def test_grpo_on_adapters_learns_the_toy_task(tmp_path, toy):
     rewards = np.array([records[s]["reward_mean"] for s in sorted(records)])
     assert rewards[:5].mean() < 0.3
     assert rewards[-10:].mean() > 0.9, rewards
+
+
+@pytest.mark.slow
+def test_ppo_with_lora_trains_actor_and_critic_adapters_and_the_head(tmp_path, toy):
+    command = grpo_runs.runs.command(tmp_path, *toy, *LORA, "--config.train.num_steps=3",
+                                     config=HERE.parent / "rl" / "tiny_ppo_config.py")
+    result = subprocess.run(command, env=grpo_runs.env(), capture_output=True, text=True,
+                            timeout=1800, cwd=grpo_runs.runs.REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = grpo_runs.train_records(tmp_path)
+    assert sorted(records) == [1, 2, 3]
+    assert all(r["logprob_gap_sampler"] < 1e-4 for r in records.values())
+    saved = json.loads(next((tmp_path / "checkpoints").glob("*/state/_METADATA")).read_text())
+    params = sorted(k for k in saved["tree_metadata"] if k.startswith("('params'"))
+    assert all("'lora'" in k or "'head'" in k for k in params), params
+    assert any("'value', 'head'" in k for k in params)
+    assert (tmp_path / "export" / "adapter").is_dir() and (tmp_path / "export_value").is_dir()

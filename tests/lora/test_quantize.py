@@ -57,7 +57,7 @@ def test_block_size_tiles_the_last_axis():
     assert codes == (2, 64, 88) and scales == (2, 64, 4)
 
 
-@pytest.mark.parametrize("fmt", ["int8", "nf4"])
+@pytest.mark.parametrize("fmt", ["nf4", pytest.param("int8", marks=pytest.mark.slow)])
 def test_qlora_model_runs_dequantized_base_plus_adapters(fmt):
     config = preset_config("llama-tiny", vocab_size=64)
     spec = lora.LoraConfig(rank=2, quantization=fmt, quantization_block=16)
