@@ -19,6 +19,12 @@ owns only what is its own, in the order the lifecycle asks for it:
 8. `next_batch(state)`: the host batch of the next step (numpy rows built by
    `jaxreason.data.rows`), or None when the data is exhausted.
 
+Optional, for methods that train something other than the language model: `param_tree`
+(the trained parameter tree, `train.state.ParamTree`; a reward model's backbone + scalar
+head), `initial_params(ctx)` (its step-0 parameters from `model.path`), `export(ctx, params,
+directory)` (its Hugging Face directory), `optimizer(config, updates)` and
+`policy_params(params)` (the language model evaluation samples from).
+
 SFT and GRPO implement it (`algorithms/sft.py`, `algorithms/grpo.py`); DPO, PPO and SRL are
 meant to be one such module each plus a loss, a config section and a registry line.
 """
