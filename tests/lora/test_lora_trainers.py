@@ -3,7 +3,7 @@
 frozen base itself (zero at the start), it exports merged + PEFT, and evaluation restores its
 adapters-only checkpoint onto the base; DPO's reference pass runs the same model at step 0
 (margin 0) and the adapters then move the policy; PPO trains actor and critic adapters and
-the value head; GRPO on adapters learns the toy task."""
+the value head."""
 
 import json
 import pathlib
@@ -69,16 +69,6 @@ def test_dpo_with_lora_trains_the_adapters(tmp_path):
     margins = [metrics[s]["reward_margin"] for s in sorted(metrics)]
     assert margins[0] == pytest.approx(0.0, abs=1e-6)  # step 1: policy = reference
     assert max(abs(m) for m in margins[1:]) > 1e-4  # then the adapters have moved it
-
-
-@pytest.mark.slow
-def test_grpo_on_adapters_learns_the_toy_task(tmp_path, toy):
-    result = grpo_runs.run(tmp_path, *toy, *LORA, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    records = grpo_runs.train_records(tmp_path)
-    rewards = np.array([records[s]["reward_mean"] for s in sorted(records)])
-    assert rewards[:5].mean() < 0.3
-    assert rewards[-10:].mean() > 0.9, rewards
 
 
 @pytest.mark.slow
