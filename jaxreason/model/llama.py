@@ -413,14 +413,23 @@ def forward(params: Params, config: ModelConfig, input_ids: jax.Array,
                 values.append(kv[1])
         if cache is not None:
             new_k, new_v = _like(cache.k, keys), _like(cache.v, values)
+    elif config.scan_layers and cache is not None:
+        # The stacked cache rides in the scan carry and each layer's slab is written back at
+        # its index, so XLA updates one buffer in place; as scan input + output it would be
+        # held three times in a decode step (the loop carry, the scan's xs and its ys).
+        def cached_step(carry: Any, xs: Any) -> tuple[Any, None]:
+            h, ks, vs = carry
+            layer, i = xs
+            h, (k, v) = block(h, layer, (ks[i], vs[i]))
+            return (h, jax.lax.dynamic_update_index_in_dim(ks, k, i, 0),
+                    jax.lax.dynamic_update_index_in_dim(vs, v, i, 0)), None
+        (h, ks, vs), _ = jax.lax.scan(cached_step, (h, _stacked(cache.k), _stacked(cache.v)),
+                                      (layers, jnp.arange(config.num_layers)))
+        new_k, new_v = _like(cache.k, ks), _like(cache.v, vs)
     elif config.scan_layers:
-        def step(h: jax.Array, xs: Any) -> tuple[jax.Array, Any]:
-            layer, kv = xs
-            return block(h, layer, kv)
-        kv_stack = None if cache is None else (_stacked(cache.k), _stacked(cache.v))
-        h, kv_out = jax.lax.scan(step, h, (layers, kv_stack))
-        if cache is not None:
-            new_k, new_v = _like(cache.k, kv_out[0]), _like(cache.v, kv_out[1])
+        def step(h: jax.Array, layer: Any) -> tuple[jax.Array, None]:
+            return block(h, layer, None)[0], None
+        h, _ = jax.lax.scan(step, h, layers)
     else:
         keys, values = [], []
         for i in range(config.num_layers):
