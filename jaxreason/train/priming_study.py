@@ -28,6 +28,7 @@ writes the tables and figures of whatever has run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -120,9 +121,13 @@ def train(config: ConfigDict, workdir: str) -> dict[str, Any]:
         out[f"seed_{seed}"] = summary = pipeline.train(c, seed_dir)
         if any(s.get("status") == "preempted" for s in summary.values()):
             return out
-        if _is_writer():
-            write_json(os.path.join(seed_dir, "priming_sets.json"),
-                       priming_set_stats(c, arms))
+        if _is_writer():  # merged: studies of other arms may share this seed's directory
+            path = os.path.join(seed_dir, "priming_sets.json")
+            stats = {}
+            if os.path.exists(path):
+                with open(path) as f:
+                    stats = json.load(f)
+            write_json(path, {**stats, **priming_set_stats(c, arms)})
     if _is_writer():
         out["report"] = write_report(workdir)
     return out
