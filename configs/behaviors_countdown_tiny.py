@@ -19,9 +19,10 @@ Per seed, in <workdir>/seed_<s> (trainer `priming_study`, jaxreason/train/primin
    4 prompts x 8 samples per step, T=1, TinyZero reward 1 / 0.1 / 0, 16 steps for every arm),
    greedy held-out accuracy and behavior counts at steps 0, 8 and 16.
 
-The budget is what a shared 2-core machine affords (about 10 minutes per arm and seed under
-load); the paper's is ~250 PPO steps of 256 prompts x 4 samples (configs/behaviors_llama32_3b.py).
-Scale with `--config.stages.rl_<arm>.train.num_steps=...`.
+These defaults were not run end to end: the measured run (docs/behaviors_priming.md) used
+smaller overrides on a heavily loaded machine (about 20 minutes per arm and seed), and at that
+budget no arm solved any problem. The paper's budget is ~250 PPO steps of 256 prompts x 4
+samples (configs/behaviors_llama32_3b.py); scale with `--config.stages.<stage>.train.num_steps`.
 
 Arms (`jaxreason.data.countdown_traces.ARMS`): all, backtracking, backtracking_verification,
 backtracking_subgoal, backtracking_backward, none (the solution's steps only), empty
