@@ -81,7 +81,7 @@ def masked_whiten(x: jax.Array, mask: jax.Array, eps: float = 1e-8) -> jax.Array
     mean = masked_mean(x, mask)
     count = jnp.sum(mask)
     var = jnp.sum((x - mean) ** 2 * mask) / jnp.maximum(count - 1.0, 1.0)
-    return (x - mean) * jax.lax.rsqrt(var + eps) * mask
+    return (x - mean) / jnp.sqrt(var + eps) * mask
 
 
 def explained_variance(returns: jax.Array, values: jax.Array, mask: jax.Array) -> jax.Array:
