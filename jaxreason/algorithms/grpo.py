@@ -164,9 +164,10 @@ def logprob_pre_step(model_config: Any, *, old: bool, ref: bool,
                      num_microbatches: int = 1) -> PreStep | None:
     """The pre-step of policy-gradient methods: old log-probs from the sampling-time
     parameters (needed only with more than one update per step) and reference log-probs from
-    the frozen parameters (KL, beta > 0); None when neither is needed (no extra forward).
-    The forwards run `num_microbatches` rows-parts at a time, like the updates, so the
-    pre-step never holds more activations than one micro-batch's."""
+    the frozen parameters (KL, beta > 0) or, with none (a LoRA model), from the parameters'
+    own base without adapters; None when neither is needed (no extra forward). The forwards
+    run `num_microbatches` rows-parts at a time, like the updates, so the pre-step never holds
+    more activations than one micro-batch's."""
     if not (old or ref):
         return None
 
@@ -176,7 +177,8 @@ def logprob_pre_step(model_config: Any, *, old: bool, ref: bool,
             if old:
                 out["old_logprobs"] = losses.batch_token_logprobs(params, model_config, rows)
             if ref:
-                out["ref_logprobs"] = losses.batch_token_logprobs(frozen, model_config, rows)
+                reference = frozen if frozen is not None else lora.split(params)[0]
+                out["ref_logprobs"] = losses.batch_token_logprobs(reference, model_config, rows)
             return out
         return map_microbatches(logprobs, batch, num_microbatches)
     return pre
