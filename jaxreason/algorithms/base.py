@@ -75,6 +75,26 @@ def check_train_source(config: Any, what: str = "a data file / directory") -> No
         raise ConfigError(f"data.train: {config.data.train!r} does not exist")
 
 
+def check_record_file_source(config: Any, trainer: str, records: str) -> None:
+    """The checks of a trainer that reads its rows from one records file (`data.train`), not
+    a generator: positive batch size and row length, a step count or an epoch count, and a
+    file that exists. `records` says what the file holds (for the error)."""
+    for key in ("train.batch_size", "data.max_length"):
+        section, name = key.split(".")
+        if config[section][name] < 1:
+            raise ConfigError(f"{key}: must be >= 1, got {config[section][name]}")
+    if config.train.num_steps <= 0 and not config.data.num_epochs:
+        raise ConfigError("train.num_steps: <= 0 means 'one pass over data.num_epochs', "
+                          "so data.num_epochs must be set")
+    if config.data.generator:
+        raise ConfigError(f"data.generator: the {trainer} trainer reads {records} from "
+                          f"data.train")
+    if not config.data.train:
+        raise ConfigError(f"data.train: set {records}")
+    if not os.path.exists(config.data.train):
+        raise ConfigError(f"data.train: {config.data.train!r} does not exist")
+
+
 def example_format(config: Any) -> ExampleFormat:
     """The record -> tokens format of the `data` section (its `prompt_format` also renders
     sampled prompts, so GRPO and evaluation see the context SFT trained on)."""

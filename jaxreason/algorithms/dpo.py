@@ -33,7 +33,8 @@ import jax
 import numpy as np
 
 from jaxreason import losses
-from jaxreason.algorithms.base import Algorithm, Data, RunContext, get_task, one_of
+from jaxreason.algorithms.base import (Algorithm, Data, RunContext, check_record_file_source,
+                                       get_task, one_of)
 from jaxreason.data import pairs as pair_data
 from jaxreason.train import build
 from jaxreason.train.errors import ConfigError
@@ -72,21 +73,8 @@ class DPO(Algorithm):
                               f"{p.label_smoothing}")
         if p.max_prompt_tokens < 0:
             raise ConfigError(f"dpo.max_prompt_tokens: must be >= 0, got {p.max_prompt_tokens}")
-        for key in ("train.batch_size", "data.max_length"):
-            section, name = key.split(".")
-            if config[section][name] < 1:
-                raise ConfigError(f"{key}: must be >= 1, got {config[section][name]}")
-        if config.train.num_steps <= 0 and not config.data.num_epochs:
-            raise ConfigError("train.num_steps: <= 0 means 'one pass over data.num_epochs', "
-                              "so data.num_epochs must be set")
-        if config.data.generator:
-            raise ConfigError("data.generator: the dpo trainer reads preference pairs from "
-                              "data.train (a pairs file, e.g. stage:pairs.pairs)")
-        if not config.data.train:
-            raise ConfigError("data.train: set a pairs file ({prompt, chosen, rejected} "
-                              "records), e.g. 'stage:pairs.pairs'")
-        if not os.path.exists(config.data.train):
-            raise ConfigError(f"data.train: {config.data.train!r} does not exist")
+        check_record_file_source(config, "dpo", "a pairs file ({prompt, chosen, rejected} "
+                                 "records), e.g. 'stage:pairs.pairs'")
         self.config, self.fmt = config, pair_format(config)
 
     def load_data(self, config: Any) -> Data:

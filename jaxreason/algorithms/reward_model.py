@@ -37,7 +37,8 @@ import jax
 import numpy as np
 
 from jaxreason import losses
-from jaxreason.algorithms.base import Algorithm, Data, RunContext, one_of
+from jaxreason.algorithms.base import (Algorithm, Data, RunContext, check_record_file_source,
+                                       one_of)
 from jaxreason.data import reward_data
 from jaxreason.model import value_head
 from jaxreason.train.errors import ConfigError
@@ -74,21 +75,8 @@ class RewardModel(Algorithm):
         one_of("reward_model.aggregation", r.aggregation, AGGREGATIONS)
         if r.head_std < 0:
             raise ConfigError(f"reward_model.head_std: must be >= 0, got {r.head_std}")
-        for key in ("train.batch_size", "data.max_length"):
-            section, name = key.split(".")
-            if config[section][name] < 1:
-                raise ConfigError(f"{key}: must be >= 1, got {config[section][name]}")
-        if config.train.num_steps <= 0 and not config.data.num_epochs:
-            raise ConfigError("train.num_steps: <= 0 means 'one pass over data.num_epochs', "
-                              "so data.num_epochs must be set")
-        if config.data.generator:
-            raise ConfigError("data.generator: the reward_model trainer reads its records from "
-                              "data.train (samples, pairs or PRM step records)")
-        if not config.data.train:
-            raise ConfigError(f"data.train: set the {r.kind} records (e.g. "
-                              f"{_EXAMPLE_SOURCE[r.kind]!r})")
-        if not os.path.exists(config.data.train):
-            raise ConfigError(f"data.train: {config.data.train!r} does not exist")
+        check_record_file_source(config, "reward_model",
+                                 f"the {r.kind} records (e.g. {_EXAMPLE_SOURCE[r.kind]!r})")
         self.config, self.kind, self.fmt = config, r.kind, reward_format(config)
         self.param_tree = reward_model_tree(float(r.head_std))
 
