@@ -49,8 +49,9 @@ def test_ppo_raises_reward_from_chance_to_near_one(tmp_path, toy):
     chance = 1 / 11  # one right token of the 11-token vocabulary
     assert rewards[:5].mean() < 3 * chance
     assert rewards[-10:].mean() > 0.9
+    # The critic learns the returns: its loss falls. (Explained variance is no measure here:
+    # once nearly every sample earns 1, the returns have almost no variance to explain.)
     late = records[70]
-    assert late["explained_variance"] > 0.5  # the critic predicts the returns
     assert late["value_loss"] < records[1]["value_loss"]
 
 
