@@ -95,6 +95,34 @@ def check_record_file_source(config: Any, trainer: str, records: str) -> None:
         raise ConfigError(f"data.train: {config.data.train!r} does not exist")
 
 
+def position_batches(config: Any, positions: list[Any], rows: int) -> tuple[Any, int]:
+    """The resumable batch iterator over items placed by `positions` (`data.pairs.pair_batches`:
+    preference pairs, reward-model records) and the step count: `train.num_steps`, or with
+    <= 0 one pass over `data.num_epochs` (the fewest batches of any process)."""
+    import jax
+    import numpy as np
+
+    from jaxreason.data.pairs import pair_batches
+
+    num_epochs = config.data.num_epochs or None
+
+    def batches() -> Any:
+        return pair_batches(len(positions), positions, rows=rows,
+                            length=int(config.data.max_length),
+                            packing=bool(config.data.packing), seed=int(config.seed),
+                            shuffle=bool(config.data.shuffle), num_epochs=num_epochs,
+                            shard_index=jax.process_index(), shard_count=jax.process_count())
+
+    steps = int(config.train.num_steps)
+    if steps <= 0:
+        steps = sum(1 for _ in batches())
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            steps = int(np.min(multihost_utils.process_allgather(np.asarray(steps))))
+    return iter(batches()), steps
+
+
 def example_format(config: Any) -> ExampleFormat:
     """The record -> tokens format of the `data` section (its `prompt_format` also renders
     sampled prompts, so GRPO and evaluation see the context SFT trained on)."""

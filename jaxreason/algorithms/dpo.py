@@ -34,7 +34,7 @@ import numpy as np
 
 from jaxreason import losses
 from jaxreason.algorithms.base import (Algorithm, Data, RunContext, check_record_file_source,
-                                       get_task, one_of)
+                                       get_task, one_of, position_batches)
 from jaxreason.data import pairs as pair_data
 from jaxreason.train import build
 from jaxreason.train.errors import ConfigError
@@ -93,24 +93,11 @@ class DPO(Algorithm):
         if any(self.skipped.values()):
             log.warning("dpo: skipped invalid pairs of %s: %s", c.data.train, self.skipped)
         self.positions = [pair_data.pair_positions(p) for p in self.pairs]
-        num_epochs = c.data.num_epochs or None
-        steps = int(c.train.num_steps)
-        if steps <= 0:
-            counted = sum(1 for _ in self._batches(ctx, num_epochs))
-            steps = counted if jax.process_count() == 1 else _fewest(counted)
+        self.iterator, steps = position_batches(c, self.positions, self.rows)
         self._num_steps = steps
-        self.iterator = iter(self._batches(ctx, num_epochs))
         self.ref = np.zeros((len(self.pairs), 2), np.float32)
         log.info("dpo: %d pairs from %s, %d steps", len(self.pairs), c.data.train, steps)
         return self.iterator
-
-    def _batches(self, ctx: RunContext, num_epochs: int | None) -> Any:
-        c = ctx.config
-        return pair_data.pair_batches(
-            len(self.pairs), self.positions, rows=self.rows, length=int(c.data.max_length),
-            packing=bool(c.data.packing), seed=int(c.seed), shuffle=bool(c.data.shuffle),
-            num_epochs=num_epochs, shard_index=jax.process_index(),
-            shard_count=jax.process_count())
 
     @property
     def num_steps(self) -> int:
@@ -173,12 +160,6 @@ class DPO(Algorithm):
         return pair_rows([self.pairs[i] for i in ids], self.rows,
                          int(self.config.data.max_length), placements=placements,
                          ref_logps=self.ref[ids])
-
-
-def _fewest(count: int) -> int:
-    from jax.experimental import multihost_utils
-
-    return int(np.min(multihost_utils.process_allgather(np.asarray(count))))
 
 
 # ----------------------------------------------------------------------------- reference

@@ -38,7 +38,7 @@ import numpy as np
 
 from jaxreason import losses
 from jaxreason.algorithms.base import (Algorithm, Data, RunContext, check_record_file_source,
-                                       one_of)
+                                       one_of, position_batches)
 from jaxreason.data import reward_data
 from jaxreason.model import value_head
 from jaxreason.train.errors import ConfigError
@@ -87,7 +87,6 @@ class RewardModel(Algorithm):
         return reward_data.reward_texts(self.config.data.train, self.kind)
 
     def prepare(self, ctx: RunContext) -> Any:
-        from jaxreason.algorithms.dpo import _fewest
         from jaxreason.algorithms.sft import check_batch_layout
 
         c = ctx.config
@@ -101,26 +100,11 @@ class RewardModel(Algorithm):
             log.warning("reward_model: %d records of %s longer than data.max_length skipped",
                         self.skipped, c.data.train)
         self.positions = [reward_data.item_positions(item) for item in self.items]
-        num_epochs = c.data.num_epochs or None
-        steps = int(c.train.num_steps)
-        if steps <= 0:
-            counted = sum(1 for _ in self._batches(ctx, num_epochs))
-            steps = counted if jax.process_count() == 1 else _fewest(counted)
+        self.iterator, steps = position_batches(c, self.positions, self.rows)
         self._num_steps = steps
-        self.iterator = iter(self._batches(ctx, num_epochs))
         log.info("reward_model (%s): %d records from %s, %d steps", self.kind, len(self.items),
                  c.data.train, steps)
         return self.iterator
-
-    def _batches(self, ctx: RunContext, num_epochs: int | None) -> Any:
-        from jaxreason.data.pairs import pair_batches
-
-        c = ctx.config
-        return pair_batches(len(self.items), self.positions, rows=self.rows,
-                            length=int(c.data.max_length), packing=bool(c.data.packing),
-                            seed=int(c.seed), shuffle=bool(c.data.shuffle),
-                            num_epochs=num_epochs, shard_index=jax.process_index(),
-                            shard_count=jax.process_count())
 
     @property
     def num_steps(self) -> int:
