@@ -268,3 +268,16 @@ def get_config() -> ConfigDict:
     c.distributed.process_id = placeholder(int)  # this process's index
     c.distributed.cpu_collectives = placeholder(str)  # "gloo" for multi-process CPU runs
     return c
+
+
+def use_tiny_llama(c: ConfigDict) -> None:
+    """The CPU recipes' model: preset `llama-tiny` at 4 layers, hidden 128, 4 query / 2 kv heads
+    of 32, MLP 352 (0.87M parameters), with a 1024-token BPE trained on the data at start-up."""
+    c.model.preset = "llama-tiny"
+    c.model.overrides.hidden_size = 128
+    c.model.overrides.intermediate_size = 352
+    c.model.overrides.num_layers = 4
+    c.model.overrides.num_heads = 4
+    c.model.overrides.num_kv_heads = 2
+    c.model.overrides.head_dim = 32
+    c.tokenizer.train_vocab_size = 1024

@@ -77,14 +77,7 @@ def get_config():
     c.rl_trainer = "grpo"  # RL after priming: grpo | ppo
     c.shared_stages = "records,tokenizer,base"  # stages every arm shares, run before the arms
 
-    c.model.preset = "llama-tiny"
-    c.model.overrides.hidden_size = 128
-    c.model.overrides.intermediate_size = 352
-    c.model.overrides.num_layers = 4
-    c.model.overrides.num_heads = 4
-    c.model.overrides.num_kv_heads = 2
-    c.model.overrides.head_dim = 32
-    c.tokenizer.train_vocab_size = 1024
+    base_config.use_tiny_llama(c)
 
     c.data.generator = "countdown"
     c.data.generator_options.num_train = 4000

@@ -39,14 +39,7 @@ def get_config(arm: str = "rpo"):
     c.trainer = "pipeline"
     c.pipeline.stages = "records,sft,(pairs,dpo)x3"
 
-    c.model.preset = "llama-tiny"
-    c.model.overrides.hidden_size = 128
-    c.model.overrides.intermediate_size = 352
-    c.model.overrides.num_layers = 4
-    c.model.overrides.num_heads = 4
-    c.model.overrides.num_kv_heads = 2
-    c.model.overrides.head_dim = 32
-    c.tokenizer.train_vocab_size = 1024  # numbers up to a few hundred are one token each
+    base.use_tiny_llama(c)  # numbers up to a few hundred are one token each
 
     c.data.generator = "arithmetic"
     c.data.generator_options.num_train = 12000

@@ -15,14 +15,7 @@ from configs import base
 
 def get_config():
     c = base.get_config()
-    c.model.preset = "llama-tiny"
-    c.model.overrides.hidden_size = 128
-    c.model.overrides.intermediate_size = 352
-    c.model.overrides.num_layers = 4
-    c.model.overrides.num_heads = 4
-    c.model.overrides.num_kv_heads = 2
-    c.model.overrides.head_dim = 32
-    c.tokenizer.train_vocab_size = 1024
+    base.use_tiny_llama(c)
 
     c.data.generator = "countdown"
     c.data.generator_options.num_train = 20000
