@@ -129,6 +129,9 @@ def get_config() -> ConfigDict:
     # stop, epsilon_low / epsilon_high = policy clip) come from the grpo section
     c.ppo.kl_coef = 0.001  # KL-to-reference penalty in the per-token reward (0: no reference model)
     c.ppo.kl_estimator = "kl"  # kl (log pi - log pi_ref) | abs | mse | low_var_kl (k3)
+    c.ppo.kl_controller = "fixed"  # fixed | adaptive (Ziegler et al. 2019: kl_coef is the start value, steered toward kl_target)
+    c.ppo.kl_target = 6.0  # adaptive: the KL per completion (summed over its tokens) to hold
+    c.ppo.kl_horizon = 10000  # adaptive: completions over which the coefficient may change by e^(+-0.2)
     c.ppo.gamma = 1.0  # GAE discount
     c.ppo.lam = 1.0  # GAE lambda
     c.ppo.whiten_advantages = True  # normalize advantages over the batch's completion tokens

@@ -53,6 +53,19 @@ def kl_penalty(logp: jax.Array, ref_logp: jax.Array, estimator: str = "kl") -> j
     raise ValueError(f"kl estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
 
 
+KL_CONTROLLERS = ("fixed", "adaptive")
+
+
+def adaptive_kl_coef(coef: jax.Array, kl: jax.Array, *, target: float, horizon: float,
+                     completions: int) -> jax.Array:
+    """The next KL coefficient of the adaptive controller of Ziegler et al. 2019 (TRL's and
+    veRL's `AdaptiveKLController`): the error `kl / target - 1`, clipped to [-0.2, 0.2], moves
+    the coefficient by the factor `1 + error * completions / horizon`. kl: the step's KL per
+    completion (summed over its tokens, averaged over completions)."""
+    error = jnp.clip(kl / target - 1.0, -0.2, 0.2)
+    return coef * (1.0 + error * completions / horizon)
+
+
 def last_token_mask(mask: jax.Array) -> jax.Array:
     """1.0 at the last position of each row where `mask` is set, else 0 `[batch, length]`."""
     on = mask > 0
@@ -63,7 +76,7 @@ def last_token_mask(mask: jax.Array) -> jax.Array:
         jnp.float32)
 
 
-def token_rewards(scores: jax.Array, kl: jax.Array, mask: jax.Array, kl_coef: float
+def token_rewards(scores: jax.Array, kl: jax.Array, mask: jax.Array, kl_coef: float | jax.Array
                   ) -> jax.Array:
     """Per-token rewards `[batch, length]`: -kl_coef * kl on every completion token and the
     sequence's score `[batch]` added on its last one (0 off the mask)."""

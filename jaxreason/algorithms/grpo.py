@@ -33,6 +33,7 @@ from jaxreason.generation import RewardFn
 from jaxreason.model import lora
 from jaxreason.train import build
 from jaxreason.train.errors import ConfigError
+from jaxreason.train.state import random_params
 from jaxreason.train.step import ParamsLoss, PreStep, map_microbatches
 
 
@@ -133,10 +134,8 @@ class GRPO(Algorithm):
     def frozen_params(self, ctx: RunContext) -> Any:
         if self.g.beta <= 0 or ctx.model_config.lora is not None:
             return None  # LoRA: the reference is the state's own frozen base, no second copy
-        ref = build.initial_params(ctx.config, ctx.model_config, ctx.mesh)  # the start model
-        if ref is None:
-            raise ConfigError("grpo.beta > 0 needs a reference model: set model.path")
-        return ref
+        return reference_params(ctx)
+
 
     def eval_stop(self) -> tuple[str, ...]:
         return stop_strings(self.g)
@@ -159,6 +158,15 @@ class GRPO(Algorithm):
 
 
 # ----------------------------------------------------------------------------- config
+
+
+def reference_params(ctx: RunContext) -> Any:
+    """The frozen reference of a KL penalty: the run's start model (`model.path`), or for a
+    random preset the policy's step-0 parameters (the same seed gives the same values)."""
+    ref = build.initial_params(ctx.config, ctx.model_config, ctx.mesh)
+    if ref is None:
+        ref = random_params(ctx.model_config, ctx.mesh, seed=int(ctx.config.seed))
+    return ref
 
 def logprob_pre_step(model_config: Any, *, old: bool, ref: bool,
                      num_microbatches: int = 1) -> PreStep | None:

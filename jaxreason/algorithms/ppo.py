@@ -36,9 +36,10 @@ import numpy as np
 from jaxreason import losses
 from jaxreason.advantages import gae
 from jaxreason.algorithms.base import RunContext, check_train_source, example_format, one_of
-from jaxreason.algorithms.grpo import GRPO
-from jaxreason.losses_ppo import (KL_ESTIMATORS, explained_variance, kl_penalty, masked_mean,
-                                  masked_whiten, token_rewards)
+from jaxreason.algorithms.grpo import GRPO, reference_params
+from jaxreason.losses_ppo import (KL_CONTROLLERS, KL_ESTIMATORS, adaptive_kl_coef,
+                                  explained_variance, kl_penalty, masked_mean, masked_whiten,
+                                  token_rewards)
 from jaxreason.model import llama, value_head
 from jaxreason.model.config import ModelConfig
 from jaxreason.train import build
@@ -67,6 +68,14 @@ def actor_critic_init(config: ModelConfig, rng: jax.Array) -> dict[str, Any]:
 
 ACTOR_CRITIC = ParamTree(shapes=actor_critic_shapes, logical_axes=actor_critic_axes,
                          init=actor_critic_init)
+KL_COEF = "kl_coef"  # the adaptive controller's coefficient in `TrainState.extra`
+
+
+def adaptive_actor_critic(kl_coef: float) -> ParamTree:
+    """ACTOR_CRITIC with the adaptive KL coefficient (starting at `kl_coef`) as step-to-step
+    state beside the parameters: replicated, checkpointed, updated by the pre-step."""
+    return dataclasses.replace(
+        ACTOR_CRITIC, extra=lambda: {KL_COEF: jnp.asarray(kl_coef, jnp.float32)})
 
 
 class PPO(GRPO):
@@ -78,6 +87,12 @@ class PPO(GRPO):
     def check_config(self, config: Any) -> None:
         g, p = config.grpo, config.ppo
         one_of("ppo.kl_estimator", p.kl_estimator, KL_ESTIMATORS)
+        one_of("ppo.kl_controller", p.kl_controller, KL_CONTROLLERS)
+        if p.kl_controller == "adaptive":
+            for key in ("kl_target", "kl_horizon", "kl_coef"):
+                if not p[key] > 0:
+                    raise ConfigError(f"ppo.{key}: the adaptive KL controller needs a value "
+                                      f"> 0, got {p[key]}")
         for key in ("prompts_per_step", "group_size", "max_new_tokens", "max_prompt_tokens",
                     "max_sampling_rounds"):
             if g[key] < 1:
@@ -115,6 +130,8 @@ class PPO(GRPO):
         self.g, self.p, self.seed = g, p, int(config.seed)
         self.num_iterations, self.num_minibatches = p.ppo_epochs, p.num_minibatches
         self.fmt = example_format(config).prompt_format
+        self.param_tree = (adaptive_actor_critic(float(p.kl_coef))
+                           if p.kl_controller == "adaptive" else ACTOR_CRITIC)
 
     # ------------------------------------------------------------------ parameters
 
@@ -173,20 +190,21 @@ class PPO(GRPO):
 
     def pre_step(self, ctx: RunContext) -> PreStep:
         p = self.p
+        adaptive = None
+        if p.kl_controller == "adaptive":
+            adaptive = (float(p.kl_target), float(p.kl_horizon),
+                        int(self.g.prompts_per_step * self.g.group_size))
         return ppo_pre_step(ctx.model_config, old=self.updates_per_step > 1 or p.kl_coef > 0,
                             kl_coef=float(p.kl_coef), kl_estimator=p.kl_estimator,
                             gamma=float(p.gamma), lam=float(p.lam),
                             whiten=bool(p.whiten_advantages),
-                            chunk_size=ctx.config.train.logprob_chunk_size)
+                            chunk_size=ctx.config.train.logprob_chunk_size,
+                            adaptive_kl=adaptive)
 
     def frozen_params(self, ctx: RunContext) -> Any:
         if self.p.kl_coef <= 0:
             return None
-        ref = build.initial_params(ctx.config, ctx.model_config, ctx.mesh)  # the start model
-        if ref is None:
-            raise ConfigError("ppo.kl_coef > 0 needs a reference model: set model.path "
-                              "(or ppo.kl_coef = 0)")
-        return ref
+        return reference_params(ctx)  # the start model
 
     # ------------------------------------------------------------------ batches
 
@@ -205,10 +223,16 @@ class PPO(GRPO):
 
 def ppo_pre_step(model_config: ModelConfig, *, old: bool, kl_coef: float, kl_estimator: str,
                  gamma: float, lam: float, whiten: bool,
-                 chunk_size: int = losses.DEFAULT_CHUNK_SIZE) -> PreStep:
+                 chunk_size: int = losses.DEFAULT_CHUNK_SIZE,
+                 adaptive_kl: tuple[float, float, int] | None = None) -> PreStep:
     """The pre-step of PPO (see the module docstring): fields old_logprobs (if `old`),
-    old_values, advantages, returns `[batch, length]`, and metrics of the batch."""
+    old_values, advantages, returns `[batch, length]`, and metrics of the batch.
+
+    adaptive_kl: (target, horizon, completions per step) of the adaptive controller; the
+    coefficient is then `batch["state"]["kl_coef"]` (the state's `extra`) and the next one,
+    from this batch's KL, is returned as the field "state"."""
     def pre(params: Any, frozen: Any, batch: dict[str, Any]) -> dict[str, Any]:
+        coef: Any = kl_coef if adaptive_kl is None else batch["state"][KL_COEF]
         mask = batch["loss_mask"].astype(jnp.float32)
         values = value_head.batch_values(params[VALUE], model_config, batch) * mask
         out: dict[str, Any] = {"old_values": values}
@@ -219,7 +243,7 @@ def ppo_pre_step(model_config: ModelConfig, *, old: bool, kl_coef: float, kl_est
         if kl_coef > 0:
             ref = losses.batch_token_logprobs(frozen, model_config, batch, chunk_size=chunk_size)
             kl = kl_penalty(out["old_logprobs"], ref, kl_estimator) * mask
-        rewards = token_rewards(batch["rewards"], kl, mask, kl_coef)
+        rewards = token_rewards(batch["rewards"], kl, mask, coef)
         advantages, returns = gae(rewards, values, mask, gamma, lam)
         out["returns"] = returns
         out["advantages"] = masked_whiten(advantages, mask) if whiten else advantages
@@ -230,9 +254,14 @@ def ppo_pre_step(model_config: ModelConfig, *, old: bool, kl_coef: float, kl_est
             "advantages_mean": masked_mean(advantages, mask),
             "explained_variance": explained_variance(returns, values, mask),
             "kl": jnp.sum(kl) / sequences,  # KL(pi_old || pi_ref) per completion
-            "kl_coef": jnp.asarray(kl_coef, jnp.float32),
+            "kl_coef": jnp.asarray(coef, jnp.float32),
             "token_reward_mean": masked_mean(rewards, mask),
         }
+        if adaptive_kl is not None:
+            target, horizon, completions = adaptive_kl
+            out["state"] = {KL_COEF: adaptive_kl_coef(
+                jnp.asarray(coef, jnp.float32), out["metrics"]["kl"], target=target,
+                horizon=horizon, completions=completions)}
         return out
     return pre
 

@@ -33,6 +33,10 @@ class ParamTree:
     shapes: Callable[[ModelConfig], Any] = llama.param_shapes
     logical_axes: Callable[[ModelConfig], Any] = llama.param_logical_axes
     init: Callable[[ModelConfig, jax.Array], Any] = llama.init_params
+    # the algorithm's own step-to-step state beside the parameters, or None: a function
+    # returning its step-0 value, a dict of scalars (PPO's adaptive KL coefficient). It is
+    # replicated, checkpointed with the state and changed only by the algorithm's pre-step.
+    extra: Callable[[], dict[str, jax.Array]] | None = None
 
 
 LANGUAGE_MODEL = ParamTree()
@@ -42,15 +46,19 @@ LANGUAGE_MODEL = ParamTree()
 @dataclasses.dataclass
 class TrainState:
     """step: int32 scalar (algorithm steps done; one optimizer update each unless the
-    algorithm makes several per step); params; opt_state."""
+    algorithm makes several per step); params; opt_state; extra: the algorithm's own state
+    (`ParamTree.extra`), None for most."""
 
     step: jax.Array
     params: llama.Params
     opt_state: optax.OptState
+    extra: Any = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The plain-dict form Orbax saves (field names as keys)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The plain-dict form Orbax saves (field names as keys; no `extra` key when there is
+        none, so such checkpoints are as before)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainState":
@@ -77,22 +85,26 @@ def state_shardings(config: ModelConfig, optimizer: optax.GradientTransformation
     opt_abstract = jax.eval_shape(optimizer.init, trainable(abstract_params(config, tree)))
     opt_sh = optax.tree_map_params(optimizer, lambda _, sharding: sharding, opt_abstract,
                                    trainable(params_sh), transform_non_params=lambda _: replicated)
-    return TrainState(step=replicated, params=params_sh, opt_state=opt_sh)
+    extra = None if tree.extra is None else jax.tree.map(lambda _: replicated, tree.extra())
+    return TrainState(step=replicated, params=params_sh, opt_state=opt_sh, extra=extra)
 
 
 def abstract_state(config: ModelConfig, optimizer: optax.GradientTransformation,
                    mesh: Mesh, tree: ParamTree = LANGUAGE_MODEL) -> TrainState:
     """ShapeDtypeStructs with shardings: the restore target for Orbax (so optax state comes
     back as its own types, placed on the mesh) and a free way to size the state."""
-    shapes = jax.eval_shape(lambda p: new_state(p, optimizer), abstract_params(config, tree))
+    shapes = jax.eval_shape(lambda p: new_state(p, optimizer, tree),
+                            abstract_params(config, tree))
     return jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
                         shapes, state_shardings(config, optimizer, mesh, tree))
 
 
-def new_state(params: llama.Params, optimizer: optax.GradientTransformation) -> TrainState:
+def new_state(params: llama.Params, optimizer: optax.GradientTransformation,
+              tree: ParamTree = LANGUAGE_MODEL) -> TrainState:
     """Step 0 around given parameters (call under jit with out_shardings)."""
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=optimizer.init(trainable(params)))
+                      opt_state=optimizer.init(trainable(params)),
+                      extra=None if tree.extra is None else tree.extra())
 
 
 def init_state(config: ModelConfig, optimizer: optax.GradientTransformation, mesh: Mesh, *,
@@ -103,10 +115,10 @@ def init_state(config: ModelConfig, optimizer: optax.GradientTransformation, mes
     layout."""
     shardings = state_shardings(config, optimizer, mesh, tree)
     if params is not None:
-        make = jax.jit(lambda p: new_state(p, optimizer), out_shardings=shardings,
+        make = jax.jit(lambda p: new_state(p, optimizer, tree), out_shardings=shardings,
                        donate_argnums=0)
         return make(params)
-    make = jax.jit(lambda key: new_state(tree.init(config, key), optimizer),
+    make = jax.jit(lambda key: new_state(tree.init(config, key), optimizer, tree),
                    out_shardings=shardings)
     return make(_init_rng(seed))
 

@@ -13,7 +13,9 @@ Algorithms that make several updates from one batch (GRPO / PPO: `num_iterations
 a reference model) use the same wrapper: an optional `pre_step(params, frozen, batch)` adds
 fields to the batch, without gradient, before the first update (a field "metrics", a dict of
 scalars, is logged with the step's metrics instead: PPO's returns and explained variance);
-`state.step` then counts algorithm steps while the optimizer counts updates.
+`state.step` then counts algorithm steps while the optimizer counts updates. An algorithm with
+state of its own (`state.extra`, e.g. PPO's adaptive KL coefficient) finds it in the pre-step's
+batch under "state" and returns the next value as the field "state".
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], *, loss_fn: Param
     if "loss_mask" in batch:
         metrics["loss_tokens"] = jnp.sum(batch["loss_mask"]).astype(jnp.float32)
     metrics.update({k: _safe_div(s, c) for k, (s, c) in out.metrics.items()})
-    return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return dataclasses.replace(state, step=state.step + 1, params=params,
+                               opt_state=opt_state), metrics
 
 
 
@@ -149,16 +152,19 @@ def algorithm_step(state: TrainState, batch: dict[str, jax.Array], frozen: Any =
     learning rate is the one of the step's first update. With one update and no pre-step this
     is exactly `train_step`."""
     pre_metrics: dict[str, jax.Array] = {}
+    extra = state.extra
     if pre_step is not None:
-        fields = dict(jax.lax.stop_gradient(pre_step(state.params, frozen, batch)))
+        inputs = batch if extra is None else {**batch, "state": extra}
+        fields = dict(jax.lax.stop_gradient(pre_step(state.params, frozen, inputs)))
         pre_metrics = fields.pop("metrics", {})
+        extra = fields.pop("state", extra)
         batch = {**batch, **fields}
     updates = num_iterations * num_minibatches
     if updates == 1:
         state, metrics = train_step(state, batch, loss_fn=loss_fn, optimizer=optimizer,
                                     schedule=schedule, num_microbatches=num_microbatches,
                                     grad_shardings=grad_shardings)
-        return state, {**metrics, **pre_metrics}
+        return dataclasses.replace(state, extra=extra), {**metrics, **pre_metrics}
     start = state.step
     all_metrics = []
     for _ in range(num_iterations):
@@ -173,7 +179,7 @@ def algorithm_step(state: TrainState, batch: dict[str, jax.Array], frozen: Any =
     for summed in ("tokens", "loss_tokens"):
         if summed in metrics:
             metrics[summed] = sum(m[summed] for m in all_metrics[:num_minibatches])
-    return dataclasses.replace(state, step=start + 1), {**metrics, **pre_metrics}
+    return dataclasses.replace(state, step=start + 1, extra=extra), {**metrics, **pre_metrics}
 
 
 def make_train_step(loss_fn: ParamsLoss, optimizer: optax.GradientTransformation,

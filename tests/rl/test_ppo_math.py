@@ -158,3 +158,14 @@ def test_part_optimizer_equals_separate_adamw_per_part_with_the_actor_delayed():
     for part, rate in (("policy", 1e-2), ("value", 3e-2)):
         for a, b in zip(jax.tree.leaves(ours[part]), jax.tree.leaves(reference(part, rate))):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kl,expected_error", [(9.0, 0.2), (6.6, 0.1), (3.0, -0.2), (6.0, 0.0)])
+def test_adaptive_kl_coefficient_equals_the_ziegler_controller(kl, expected_error):
+    """next = coef * (1 + clip(kl / target - 1, -0.2, 0.2) * completions / horizon)."""
+    coef, target, horizon, completions = 0.05, 6.0, 1000.0, 64
+    got = float(losses_ppo.adaptive_kl_coef(jnp.float32(coef), jnp.float32(kl), target=target,
+                                            horizon=horizon, completions=completions))
+    error = float(np.clip(kl / target - 1.0, -0.2, 0.2))
+    assert error == pytest.approx(expected_error, abs=1e-6)
+    assert got == pytest.approx(coef * (1.0 + error * completions / horizon), rel=1e-6)

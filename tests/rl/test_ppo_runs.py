@@ -1,6 +1,7 @@
 """PPO end to end through the launcher on the toy letters task: it learns the one right answer,
 logs the PPO metrics, exports actor and critic, and a run killed with SIGKILL resumes with the
-same per-step metrics and the same actor and critic parameters as one never killed."""
+same per-step metrics (the adaptive KL coefficient included) and the same actor and critic
+parameters as one never killed."""
 
 import os
 import subprocess
@@ -56,7 +57,11 @@ def test_ppo_raises_reward_from_chance_to_near_one(tmp_path, toy):
 
 
 def test_sigkill_mid_run_resumes_actor_and_critic_exactly(tmp_path, toy):
-    steps = ["--config.train.num_steps=12", "--config.checkpoint.every=4"]
+    # with a KL penalty against the preset's step-0 policy, its coefficient steered by the
+    # adaptive controller: the coefficient is train state and must resume exactly too
+    steps = ["--config.train.num_steps=12", "--config.checkpoint.every=4",
+             "--config.ppo.kl_coef=0.05", "--config.ppo.kl_controller=adaptive",
+             "--config.ppo.kl_target=0.5", "--config.ppo.kl_horizon=200"]
     reference = tmp_path / "reference"
     result = run(reference, *toy, *steps)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -91,7 +96,9 @@ def test_sigkill_mid_run_resumes_actor_and_critic_exactly(tmp_path, toy):
     assert sorted(got) == sorted(expected) == list(range(1, 13))
     for step in expected:  # same prompts and samples: same rewards, losses and values
         assert got[step]["reward_mean"] == expected[step]["reward_mean"], step
-        for key in ("loss", "value_loss", "returns_mean", "values_old_mean"):
+        for key in ("loss", "value_loss", "returns_mean", "values_old_mean", "kl", "kl_coef"):
             np.testing.assert_allclose(got[step][key], expected[step][key], atol=1e-6,
                                        err_msg=f"{key} at step {step}")
     assert os.path.isdir(killed / "export_value")
+    coefs = [expected[s]["kl_coef"] for s in sorted(expected)]
+    assert coefs[0] == pytest.approx(0.05) and len(set(coefs)) == len(coefs)  # it moved

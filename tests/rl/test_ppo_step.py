@@ -151,3 +151,41 @@ def test_critic_warmup_updates_only_the_critic():
     assert metrics["learning_rate"] == 0.0
     adam = state.opt_state[1]
     assert all(np.all(np.asarray(m) == 0) for m in jax.tree.leaves(adam.mu["policy"]))
+
+
+def test_adaptive_kl_coefficient_lives_in_the_state_and_steers_the_next_step():
+    """With the adaptive controller the coefficient is state (`TrainState.extra`, replicated
+    on the 2x2x2 mesh): step 1 uses the start value and leaves the controller's update of it
+    from step 1's KL; step 2's per-token rewards use that value."""
+    from jaxreason.algorithms.ppo import KL_COEF, adaptive_actor_critic
+    from jaxreason.losses_ppo import adaptive_kl_coef
+
+    mesh = parallel.make_mesh(2, 2, 2)
+    tree = adaptive_actor_critic(0.05)
+    optim = base.get_config().optim
+    optimizer, schedules = make_part_optimizer(optim, 8, {"policy": (1e-3, 0),
+                                                          "value": (1e-3, 0)})
+    shardings = state_shardings(CONFIG, optimizer, mesh, tree)
+    state = init_state(CONFIG, optimizer, mesh, seed=0, tree=tree)
+    ref = jax.device_put(jax.tree.map(lambda x: x * 0.9, state.params["policy"]),
+                         shardings.params["policy"])
+    assert float(state.extra[KL_COEF]) == pytest.approx(0.05)
+    loss = functools.partial(losses.get_loss("ppo"), config=CONFIG, chunk_size=4, **OPTIONS)
+    pre = ppo_pre_step(CONFIG, old=True, kl_coef=0.05, kl_estimator="kl", gamma=1.0, lam=1.0,
+                       whiten=True, chunk_size=4, adaptive_kl=(0.001, 20.0, 8))
+    update = make_train_step(lambda p, b: loss(p, batch=b), optimizer, schedules["policy"],
+                             mesh=mesh, state_shardings=shardings, pre_step=pre, frozen=ref)
+    batch = parallel.host_local_to_global({k: np.asarray(v) for k, v in ppo_batch().items()},
+                                          mesh)
+    state, first = update(state, batch)
+    want = float(adaptive_kl_coef(jnp.float32(0.05), jnp.float32(first["kl"]), target=0.001,
+                                  horizon=20.0, completions=8))
+    assert first["kl_coef"] == pytest.approx(0.05)
+    assert float(first["kl"]) > 0.001  # above target: the coefficient grows by 8%
+    assert float(state.extra[KL_COEF]) == pytest.approx(want, rel=1e-6)
+    assert want == pytest.approx(0.05 * 1.08, rel=1e-6)
+    state, second = update(state, batch)
+    assert float(second["kl_coef"]) == pytest.approx(want, rel=1e-6)
+    want2 = float(adaptive_kl_coef(jnp.float32(want), jnp.float32(second["kl"]), target=0.001,
+                                   horizon=20.0, completions=8))
+    assert float(state.extra[KL_COEF]) == pytest.approx(want2, rel=1e-6)
