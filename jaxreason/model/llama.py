@@ -155,24 +155,55 @@ def apply_rope(x: jax.Array, rope: tuple[jax.Array, jax.Array]) -> jax.Array:
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).astype(x.dtype)
 
 
-def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array,
+              prefix: tuple[jax.Array, jax.Array, jax.Array] | None = None) -> jax.Array:
     """Grouped-query attention: the only attention in the package (training, prefill, decode).
 
     q: `[batch, q_len, heads, head_dim]`; k, v: `[batch, kv_heads, kv_len, head_dim]` (the KV
     cache's order); mask: `[batch, q_len, kv_len]` bool. The query heads sharing a kv head are
     folded into the query axis so each kv head is one batched matmul. Scores and softmax in
     float32.
+
+    prefix: keys and values `[prompts, kv_heads, prefix_len, head_dim]` and their valid mask
+    `[prompts, prefix_len]` that every one of n = batch / prompts consecutive rows also attends
+    to (a shared prompt, `KVCache.shared_prefix`): one softmax over prefix and own keys, the
+    prefix read once per prompt with the queries of its n rows stacked into one matmul.
     """
     b, t, nh, d = q.shape
     kv_heads = k.shape[1]
     groups = nh // kv_heads
     q = q.reshape(b, t, kv_heads, groups, d).transpose(0, 2, 3, 1, 4).reshape(
         b, kv_heads, groups * t, d)
+    scale = 1.0 / math.sqrt(d)
     scores = jnp.einsum("bkqd,bksd->bkqs", q, k, preferred_element_type=jnp.float32)
-    scores = scores.reshape(b, kv_heads, groups, t, -1) * (1.0 / math.sqrt(d))
+    scores = scores.reshape(b, kv_heads, groups, t, -1) * scale
     scores = jnp.where(mask[:, None, None, :, :], scores, _NEG_INF)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
-    out = jnp.einsum("bkqs,bksd->bkqd", probs, v)
+    if prefix is None:
+        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
+        out = jnp.einsum("bkqs,bksd->bkqd", probs, v)
+    else:
+        pk, pv, pvalid = prefix
+        prompts, length = pk.shape[0], pk.shape[2]
+        n = b // prompts
+
+        def by_prompt(x: jax.Array) -> jax.Array:  # [b, k, m, ...] -> [prompts, k, n * m, ...]
+            x = x.reshape((prompts, n) + x.shape[1:])
+            x = jnp.swapaxes(x, 1, 2)
+            return x.reshape((prompts, kv_heads, n * x.shape[3]) + x.shape[4:])
+
+        def by_row(x: jax.Array) -> jax.Array:  # inverse of by_prompt
+            x = x.reshape((prompts, kv_heads, n, -1) + x.shape[3:])
+            return jnp.swapaxes(x, 1, 2).reshape((b, kv_heads, -1) + x.shape[4:])
+
+        shared = jnp.einsum("pkqd,pksd->pkqs", by_prompt(q), pk,
+                            preferred_element_type=jnp.float32)
+        shared = by_row(shared).reshape(b, kv_heads, groups, t, length) * scale
+        prefix_mask = jnp.repeat(pvalid, n, axis=0)[:, None, None, None, :]
+        shared = jnp.where(prefix_mask, shared, _NEG_INF)
+        probs = jax.nn.softmax(jnp.concatenate([shared, scores], axis=-1), axis=-1)
+        probs = probs.astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
+        out = jnp.einsum("bkqs,bksd->bkqd", probs[..., length:], v)
+        out = out + by_row(jnp.einsum("pkqs,pksd->pkqd", by_prompt(probs[..., :length]), pv))
     return out.reshape(b, kv_heads, groups, t, d).transpose(0, 3, 1, 2, 4).reshape(b, t, nh, d)
 
 
@@ -263,11 +294,15 @@ def decoder_layer(config: ModelConfig, layer: Params, h: jax.Array,
     v = v.transpose(0, 2, 1, 3)
     new_cache = None
     if cache_kv is not None:
-        ck, cv = cache_kv
+        ck, cv = cache_kv[:2]
         ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (0, 0, cache_index, 0))
         cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype), (0, 0, cache_index, 0))
         new_cache = (ck, cv)
-        out = attention(q, ck.astype(q.dtype), cv.astype(q.dtype), mask)
+        prefix = None
+        if len(cache_kv) == 5:  # a shared prefix: (keys, values, valid)
+            pk, pv, pvalid = cache_kv[2:]
+            prefix = (pk.astype(q.dtype), pv.astype(q.dtype), pvalid)
+        out = attention(q, ck.astype(q.dtype), cv.astype(q.dtype), mask, prefix)
     else:
         out = causal_attention(q, k, v, mask)
     out = _adapted(config, layer, "o", out, _dense(out, layer["o"], "bthd,hde->bte"))
@@ -419,12 +454,16 @@ def forward(params: Params, config: ModelConfig, input_ids: jax.Array,
         # held three times in a decode step (the loop carry, the scan's xs and its ys).
         def cached_step(carry: Any, xs: Any) -> tuple[Any, None]:
             h, ks, vs = carry
-            layer, i = xs
-            h, (k, v) = block(h, layer, (ks[i], vs[i]))
+            layer, i, prefix = xs  # prefix: this layer's shared (keys, values), or None
+            kv = (ks[i], vs[i]) if prefix is None else (ks[i], vs[i], *prefix,
+                                                        cache.prefix_valid)
+            h, (k, v) = block(h, layer, kv)
             return (h, jax.lax.dynamic_update_index_in_dim(ks, k, i, 0),
                     jax.lax.dynamic_update_index_in_dim(vs, v, i, 0)), None
+        shared = (None if not cache.shared
+                  else (_stacked(cache.prefix_k), _stacked(cache.prefix_v)))
         (h, ks, vs), _ = jax.lax.scan(cached_step, (h, _stacked(cache.k), _stacked(cache.v)),
-                                      (layers, jnp.arange(config.num_layers)))
+                                      (layers, jnp.arange(config.num_layers), shared))
         new_k, new_v = _like(cache.k, ks), _like(cache.v, vs)
     elif config.scan_layers:
         def step(h: jax.Array, layer: Any) -> tuple[jax.Array, None]:
@@ -444,8 +483,8 @@ def forward(params: Params, config: ModelConfig, input_ids: jax.Array,
     h = rms_norm(h, params["final_norm"], config.rms_norm_eps)
     new_cache = None
     if cache is not None:
-        new_cache = KVCache(k=new_k, v=new_v, valid=valid,
-                            index=cache.index + input_ids.shape[1]).constrained()
+        new_cache = dataclasses.replace(cache, k=new_k, v=new_v, valid=valid,
+                                        index=cache.index + input_ids.shape[1]).constrained()
     if return_hidden:
         return h, new_cache
     return lm_head(params, config, h), new_cache

@@ -8,7 +8,9 @@ parameters are traced arguments, so changing them never recompiles.
 Prompts arrive left-padded (`[prompts, prompt_length]`), so every row's last prompt token sits
 in the last column and its first new token goes to cache slot `prompt_length`; positions are
 explicit (count of real tokens), which makes the padding invisible to the model. With `n > 1`
-samples per prompt the prompt is prefilled once and its cache repeated n times.
+samples per prompt the prompt is prefilled once and its cache shared by the n rows
+(`KVCache.shared_prefix`: a decode step reads it once per prompt); the rows' own caches hold
+only the new tokens.
 
 Prefill and every decode step are the model's own `forward` (one decoder for training, prefill
 and decode). What makes decoding fast is data layout, applied once per call: the weights are
@@ -210,11 +212,12 @@ def _generate(params: Any, config: ModelConfig, shape: ProgramShape,
                             return_hidden=True)
     logits = lm_head(weights, config, hidden[:, -1])  # [prompts, vocab]
     prompt_lengths = jnp.sum(mask, axis=1).astype(jnp.int32)
-    if n > 1:
-        cache = cache.repeat(n)
+    if n > 1:  # n rows per prompt read its prefill once (`KVCache.shared_prefix`)
+        cache = cache.shared_prefix(n, shape.new_tokens)
         logits = jnp.repeat(logits, n, axis=0)
         prompt_lengths = jnp.repeat(prompt_lengths, n, axis=0)
-    cache = cache.pad(cache_length)
+    else:
+        cache = cache.pad(cache_length)
     logits = constrain(logits, ("batch", "act_vocab"))
 
     base = jax.random.key(inputs.seed)

@@ -18,7 +18,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxreason import parallel
 from jaxreason.model.config import ModelConfig
-from jaxreason.model.kv_cache import cache_bytes_per_device
+from jaxreason.model.kv_cache import sampling_cache_bytes
 from jaxreason.model.model import Model
 from jaxreason.sampling.engine import ProgramInputs, ProgramOutputs, ProgramShape, \
     generate_program
@@ -97,26 +97,26 @@ def batch_bucket(num_prompts: int, n: int, shards: int,
     return b if (b * n) % shards == 0 else base
 
 
-def prompts_within_budget(config: ModelConfig, num_prompts: int, n: int, cache_length: int,
-                          budget_bytes: int, padded: Any, mesh: Any = None, rules: Any = None
-                          ) -> int:
+def prompts_within_budget(config: ModelConfig, num_prompts: int, n: int, prompt_length: int,
+                          new_tokens: int, budget_bytes: int, padded: Any, mesh: Any = None,
+                          rules: Any = None) -> int:
     """The most prompts (a power of two, or `num_prompts`) whose `n` samples each, padded to
-    `padded(prompts)` prompt rows, keep a per-device KV cache of `cache_length` slots within
-    `budget_bytes`. Raises ValueError when one prompt does not fit."""
-    def fits(prompts: int) -> bool:
-        rows = padded(prompts) * n
-        return cache_bytes_per_device(config, rows, cache_length, mesh, rules) <= budget_bytes
+    `padded(prompts)` prompt rows, keep the per-device KV caches of a call
+    (`sampling_cache_bytes`) within `budget_bytes`. Raises ValueError when one prompt does
+    not fit."""
+    def need(prompts: int) -> int:
+        return sampling_cache_bytes(config, padded(prompts), n, prompt_length, new_tokens,
+                                    mesh, rules)
 
-    if fits(num_prompts):
+    if need(num_prompts) <= budget_bytes:
         return num_prompts
     prompts = 1 << max(0, math.ceil(math.log2(num_prompts)) - 1)
-    while prompts > 1 and not fits(prompts):
+    while prompts > 1 and need(prompts) > budget_bytes:
         prompts //= 2
-    if not fits(prompts):
-        need = cache_bytes_per_device(config, padded(1) * n, cache_length, mesh, rules)
+    if need(prompts) > budget_bytes:
         raise ValueError(f"max_kv_cache_bytes: {budget_bytes} bytes per device cannot hold the "
-                         f"KV cache of one prompt's {n} samples of {cache_length} slots "
-                         f"({need} bytes per device)")
+                         f"KV cache of one prompt's {n} samples of {prompt_length} + "
+                         f"{new_tokens} slots ({need(1)} bytes per device)")
     return prompts
 
 
@@ -292,7 +292,7 @@ class Sampler:
         prompt_length = pick_bucket(max(map(len, prompts)), self.prompt_buckets, "prompt length")
         new_tokens = pick_bucket(sampling.max_new_tokens, self.new_token_buckets,
                                  "max_new_tokens")
-        per_call = self.prompts_per_call(len(prompts), n, prompt_length + new_tokens)
+        per_call = self.prompts_per_call(len(prompts), n, prompt_length, new_tokens)
         params = self.model.params if params is None else params
         parts = []
         for first in range(0, len(prompts), per_call):  # sequential chunks: same samples
@@ -312,13 +312,15 @@ class Sampler:
             prompt_index=np.repeat(np.arange(len(prompts)), n),
             sample_index=np.tile(np.arange(n), len(prompts)))
 
-    def prompts_per_call(self, num_prompts: int, n: int, cache_length: int) -> int:
+    def prompts_per_call(self, num_prompts: int, n: int, prompt_length: int,
+                         new_tokens: int) -> int:
         """Prompts of one program call: all of them, or with `max_kv_cache_bytes` the most
-        (a batch bucket) whose cache of `cache_length` slots per row fits the budget."""
+        (a batch bucket) whose caches (`sampling_cache_bytes`) fit the budget."""
         if not self.max_kv_cache_bytes:
             return num_prompts
         return prompts_within_budget(
-            self.model.config, num_prompts, n, cache_length, self.max_kv_cache_bytes,
+            self.model.config, num_prompts, n, prompt_length, new_tokens,
+            self.max_kv_cache_bytes,
             lambda p: self._batch_bucket(p, n), self.model.mesh, self.model.rules)
 
     def _run(self, params: Any, inputs: ProgramInputs, shape: ProgramShape) -> ProgramOutputs:

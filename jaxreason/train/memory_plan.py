@@ -14,7 +14,8 @@ Two phases alternate on every device and the larger one sets the peak:
 
 Parameter, optimizer and gradient bytes come from the lifecycle's own builders
 (`optim.make_optimizer`, `state.abstract_state`: the shardings a run uses), KV-cache bytes from
-`kv_cache.cache_bytes_per_device` (the rule the sampler chunks with). Activations are a closed
+`kv_cache.sampling_cache_bytes` (the rule the sampler chunks with: n samples of a prompt share
+its prefix). Activations are a closed
 form (`activation_bytes`); `train.dry_run` can also compile the real step and sampler program
 and read XLA's memory analysis.
 """
@@ -30,7 +31,7 @@ import optax
 
 from jaxreason import parallel
 from jaxreason.model.config import ModelConfig
-from jaxreason.model.kv_cache import cache_bytes_per_device
+from jaxreason.model.kv_cache import sampling_cache_bytes
 from jaxreason.train.errors import ConfigError
 
 # Memory per chip / GPU, as the vendors state it (bytes).
@@ -54,8 +55,8 @@ class Workload:
     """What one stage asks of a device. train_rows: global rows of one optimizer update (0:
     the stage does not train); step_rows: rows of a whole algorithm step (the pre-step's
     forwards run over all of them, `microbatches` parts at a time); sample_prompts x
-    samples_per_prompt rows of prompt_tokens + new_tokens cache slots per sampler call (0
-    prompts: no sampling)."""
+    samples_per_prompt rows per sampler call, sharing each prompt's prompt_tokens cache slots
+    and holding new_tokens slots each (0 prompts: no sampling)."""
 
     kind: str
     train_rows: int = 0
@@ -358,7 +359,7 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
         notes.append("no training in this stage: parameters only (no optimizer state)")
     kv = decode = calls = 0
     if work.sample_prompts:
-        n, slots = work.samples_per_prompt, work.prompt_tokens + work.new_tokens
+        n = work.samples_per_prompt
         budget = int(config.sampling.max_kv_cache_bytes or 0)
         shards = sampler_shards(mesh)
 
@@ -367,14 +368,21 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
 
         per_call = work.sample_prompts
         if budget:
-            per_call = prompts_within_budget(model_config, work.sample_prompts, n, slots,
-                                             budget, padded, mesh)
+            per_call = prompts_within_budget(model_config, work.sample_prompts, n,
+                                             work.prompt_tokens, work.new_tokens, budget,
+                                             padded, mesh)
         calls = -(-work.sample_prompts // per_call)
-        kv = cache_bytes_per_device(model_config, padded(per_call) * n, slots, mesh)
+        kv = sampling_cache_bytes(model_config, padded(per_call), n, work.prompt_tokens,
+                                  work.new_tokens, mesh)
         decode = decode_weight_bytes(model_config, mesh)
         layers = 1 if model_config.scan_layers else model_config.num_layers
+        # the largest key buffer: the rows' own, or (n > 1) the shared prompt prefix's
+        parts = ([(padded(per_call), work.prompt_tokens + work.new_tokens)] if n == 1 else
+                 [(padded(per_call), work.prompt_tokens), (padded(per_call) * n, work.new_tokens)])
+        keys = max(sampling_cache_bytes(model_config, rows, 1, slots, 0, mesh)
+                   for rows, slots in parts) // 2
         buffers.append(("kv_cache (keys of " + ("all layers, stacked)" if layers == 1
-                                                 else "one layer)"), (kv // 2) // layers))
+                                                 else "one layer)"), keys // layers))
     largest = max(buffers, key=lambda b: b[1])
     copies = SCAN_CACHE_COPIES if model_config.scan_layers else 1
     return Plan(stage, work.kind, dict(mesh.shape), params, optimizer_bytes, gradients,

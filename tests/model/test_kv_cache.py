@@ -99,3 +99,45 @@ def test_cache_layouts_convert_and_refuse_to_shrink(model):
     with pytest.raises(ValueError, match="shrink"):
         per_layer.pad(4)
     assert jnp.array_equal(per_layer.gather([1, 1, 0]).valid, jnp.zeros((3, 8), bool))
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_shared_prefix_cache_equals_full_forward(model, scan):
+    """Prefill 2 left-padded prompts once, share each with 3 rows (`shared_prefix`), then
+    extend every row by its own tokens (a 3-token chunk, then one decode step): the logits
+    equal a full forward of prompt + extension (1e-4), with the prompts' keys held once."""
+    config = model.config.replace(scan_layers=scan)
+    weights = llama.decode_params(model.params, config)
+    rng = np.random.RandomState(2)
+    prompts = [rng.randint(0, config.vocab_size, 6).tolist(),
+               rng.randint(0, config.vocab_size, 3).tolist()]
+    width = 6
+    ids = np.zeros((2, width), np.int32)
+    mask = np.zeros((2, width), np.int32)
+    for r, p in enumerate(prompts):
+        ids[r, width - len(p):] = p
+        mask[r, width - len(p):] = 1
+    positions = np.maximum(np.cumsum(mask, 1) - 1, 0)
+    cache = KVCache.create(config, 2, width, per_layer=not scan)
+    _, cache = forward(weights, config, ids, positions, mask, cache=cache)
+    cache = cache.shared_prefix(3, 5)
+    assert cache.shared and cache.batch == 6 and cache.max_length == 5
+    assert cache.prefix_valid.shape == (2, width)
+    with pytest.raises(ValueError, match="shared prefix"):
+        cache.gather([0, 1])
+    ext = rng.randint(0, config.vocab_size, (6, 3)).astype(np.int32)
+    start = np.array([len(prompts[r // 3]) for r in range(6)])
+    ext_positions = start[:, None] + np.arange(3)[None, :]
+    logits, cache = jax.jit(lambda c: forward(weights, config, ext, ext_positions,
+                                              np.ones_like(ext), cache=c))(cache)
+    nxt = rng.randint(0, config.vocab_size, (6, 1)).astype(np.int32)
+    step_logits, cache = jax.jit(lambda c: forward(weights, config, nxt, start[:, None] + 3,
+                                                   np.ones_like(nxt), cache=c))(cache)
+    assert int(cache.index) == 4 and cache.shared
+    rows = [prompts[r // 3] + ext[r].tolist() + [int(nxt[r, 0])] for r in range(6)]
+    full, _ = _full_logits(model, rows)
+    for r in range(6):
+        np.testing.assert_allclose(np.asarray(logits)[r], full[r, start[r]:start[r] + 3],
+                                   atol=1e-4)
+        np.testing.assert_allclose(np.asarray(step_logits)[r, 0], full[r, start[r] + 3],
+                                   atol=1e-4)

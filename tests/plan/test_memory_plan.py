@@ -57,12 +57,13 @@ def test_state_bytes_per_device_are_the_closed_form(which, preset, microbatches,
 
 
 def test_kv_cache_bytes_are_the_closed_form(astro_70b):
-    """256 prompts x 4 samples x (1024 + 8192) slots x 80 layers x 8 kv heads x 128 x (k, v)
-    x bf16 (320 KB per token, about 3 TB), split over the 64 devices."""
+    """256 prompts x (1024 shared prompt slots + 4 samples x 8192 new slots) x 80 layers x
+    8 kv heads x 128 x (k, v) x bf16 (320 KB per token, about 2.8 TB), split over the 64
+    devices: the 4 samples of a prompt share its 1024 prompt slots."""
     _, plan = astro_70b
     per_token = 80 * 8 * 128 * 2 * 2
     assert per_token == 327_680
-    tokens = 256 * 4 * (1024 + 8192)
+    tokens = 256 * (1024 + 4 * 8192)
     assert plan["kv_cache_bytes"] == pytest.approx(per_token * tokens / 64, rel=1e-3)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from jaxreason import parallel
 from jaxreason.model import create_model, preset_config
-from jaxreason.model.kv_cache import KVCache, cache_bytes_per_device
+from jaxreason.model.kv_cache import KVCache, cache_bytes_per_device, sampling_cache_bytes
 from jaxreason.parallel import make_mesh
 from jaxreason.sampling import Sampler, SamplingParams
 from jaxreason.sampling.sampler import prompts_within_budget
@@ -29,15 +29,15 @@ def model():
 def _budget_for(model, prompts):
     """The per-device budget that holds exactly `prompts` prompts x n samples."""
     sampler = Sampler(model, prompt_buckets=(32,), new_token_buckets=(32,))
-    return cache_bytes_per_device(CONFIG, sampler._batch_bucket(prompts, SAMPLING.n) * SAMPLING.n,
-                                  64, model.mesh)
+    return sampling_cache_bytes(CONFIG, sampler._batch_bucket(prompts, SAMPLING.n), SAMPLING.n,
+                                32, 32, model.mesh)
 
 
 def test_chunked_sampling_gives_the_unchunked_samples(model):
     whole = Sampler(model, prompt_buckets=(32,), new_token_buckets=(32,))
     chunked = Sampler(model, prompt_buckets=(32,), new_token_buckets=(32,),
                       max_kv_cache_bytes=_budget_for(model, 2))
-    assert chunked.prompts_per_call(len(PROMPTS), SAMPLING.n, 64) == 2  # 4 calls, last short
+    assert chunked.prompts_per_call(len(PROMPTS), SAMPLING.n, 32, 32) == 2  # 4 calls, last short
     calls = []
     run = chunked._run
     chunked._run = lambda *args: calls.append(args[2].prompts) or run(*args)
@@ -58,10 +58,10 @@ def test_budget_picks_the_largest_power_of_two_that_fits(model):
     pad = lambda p: sampler._batch_bucket(p, SAMPLING.n)  # noqa: E731
     for chunk in (1, 2, 4):
         budget = _budget_for(model, chunk)
-        assert prompts_within_budget(CONFIG, 7, SAMPLING.n, 64, budget, pad, model.mesh) == chunk
-    assert prompts_within_budget(CONFIG, 7, SAMPLING.n, 64, 10**12, pad, model.mesh) == 7
+        assert prompts_within_budget(CONFIG, 7, SAMPLING.n, 32, 32, budget, pad, model.mesh) == chunk
+    assert prompts_within_budget(CONFIG, 7, SAMPLING.n, 32, 32, 10**12, pad, model.mesh) == 7
     with pytest.raises(ValueError, match="max_kv_cache_bytes"):
-        prompts_within_budget(CONFIG, 7, SAMPLING.n, 64, 100, pad, model.mesh)
+        prompts_within_budget(CONFIG, 7, SAMPLING.n, 32, 32, 100, pad, model.mesh)
 
 
 @pytest.mark.parametrize("mesh_axes, per_layer", [((2, 2, 2), True), ((1, 4, 2), False),
@@ -83,3 +83,22 @@ def test_cache_bytes_are_what_a_device_holds(mesh_axes, per_layer):
     whole = 2 * CONFIG.num_layers * rows * CONFIG.num_kv_heads * length * CONFIG.head_dim * 4
     assert held < whole  # really split
     assert cache.k[0].dtype == jnp.float32 if per_layer else cache.k.dtype == jnp.float32
+
+
+def test_shared_prefix_cache_bytes_are_what_a_device_holds():
+    """n samples per prompt: the prompts' shared prefix plus the rows' own new-token slots."""
+    mesh = make_mesh(2, 2, 2)
+    prompts, n, prompt_length, new_tokens = 8, 4, 40, 24
+
+    def make():
+        cache = KVCache.create(CONFIG, prompts, prompt_length, per_layer=True).constrained()
+        return cache.shared_prefix(n, new_tokens)
+
+    with jax.set_mesh(mesh), parallel.logical_rules(parallel.DEFAULT_RULES):
+        cache = jax.jit(make)()
+    device = jax.devices()[0]
+    arrays = (cache.k, cache.v, cache.valid, cache.prefix_k, cache.prefix_v, cache.prefix_valid)
+    held = sum(s.data.nbytes for leaf in jax.tree.leaves(arrays)
+               for s in leaf.addressable_shards if s.device == device)
+    assert held == sampling_cache_bytes(CONFIG, prompts, n, prompt_length, new_tokens, mesh)
+    assert held < cache_bytes_per_device(CONFIG, prompts * n, prompt_length + new_tokens, mesh)
