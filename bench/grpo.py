@@ -67,7 +67,7 @@ def run_jaxreason(model_dir: str, tokenizer_dir: str, prompts: list[str], steps:
 
     data = os.path.join(workdir, "prompts.jsonl")
     with open(data, "w") as f:
-        for p in prompts[: PROMPTS_PER_STEP * steps]:
+        for p in prompts[: PROMPTS_PER_STEP * GROUP_SIZE * steps]:  # enough for one per row
             f.write(json.dumps({"prompt": p}) + "\n")
     c = quiet_run_config("grpo", model_dir, tokenizer_dir, data, steps)
     c.mesh.fsdp = -1

@@ -132,6 +132,7 @@ def get_config() -> ConfigDict:
     c.ppo.kl_controller = "fixed"  # fixed | adaptive (Ziegler et al. 2019: kl_coef is the start value, steered toward kl_target)
     c.ppo.kl_target = 6.0  # adaptive: the KL per completion (summed over its tokens) to hold
     c.ppo.kl_horizon = 10000  # adaptive: completions over which the coefficient may change by e^(+-0.2)
+    c.ppo.old_logprobs = "recompute"  # pi_old's log-probs: recompute (a policy forward in the pre-step) | sampler (the sampler's own, as TRL's PPO; no forward, decode-path numerics)
     c.ppo.gamma = 1.0  # GAE discount
     c.ppo.lam = 1.0  # GAE lambda
     c.ppo.whiten_advantages = True  # normalize advantages over the batch's completion tokens

@@ -9,7 +9,8 @@ clipped by its own global norm). One step:
 1. rollouts exactly as GRPO's (`RolloutCollector`, settings from the `grpo` section):
    prompts -> `group_size` samples each -> task grades -> rows, plus each completion's reward;
 2. the jitted pre-step, without gradient: old log-probs of the actor (when more than one
-   update follows or the KL penalty needs them), reference log-probs (only with
+   update follows or the KL penalty needs them; a policy forward, or with
+   `ppo.old_logprobs = "sampler"` the sampler's own), reference log-probs (only with
    kl_coef > 0), the critic's values; per-token rewards (task reward on the last token minus
    kl_coef x KL estimate on every token), GAE advantages and returns
    (`advantages.gae`, gamma / lam), advantages whitened over the batch;
@@ -69,6 +70,7 @@ def actor_critic_init(config: ModelConfig, rng: jax.Array) -> dict[str, Any]:
 ACTOR_CRITIC = ParamTree(shapes=actor_critic_shapes, logical_axes=actor_critic_axes,
                          init=actor_critic_init)
 KL_COEF = "kl_coef"  # the adaptive controller's coefficient in `TrainState.extra`
+OLD_LOGPROBS = ("recompute", "sampler")  # where pi_old's log-probs come from
 
 
 def adaptive_actor_critic(kl_coef: float) -> ParamTree:
@@ -88,6 +90,7 @@ class PPO(GRPO):
         g, p = config.grpo, config.ppo
         one_of("ppo.kl_estimator", p.kl_estimator, KL_ESTIMATORS)
         one_of("ppo.kl_controller", p.kl_controller, KL_CONTROLLERS)
+        one_of("ppo.old_logprobs", p.old_logprobs, OLD_LOGPROBS)
         if p.kl_controller == "adaptive":
             for key in ("kl_target", "kl_horizon", "kl_coef"):
                 if not p[key] > 0:
@@ -199,7 +202,8 @@ class PPO(GRPO):
                             gamma=float(p.gamma), lam=float(p.lam),
                             whiten=bool(p.whiten_advantages),
                             chunk_size=ctx.config.train.logprob_chunk_size,
-                            adaptive_kl=adaptive)
+                            adaptive_kl=adaptive,
+                            sampler_old_logprobs=p.old_logprobs == "sampler")
 
     def frozen_params(self, ctx: RunContext) -> Any:
         if self.p.kl_coef <= 0:
@@ -224,7 +228,8 @@ class PPO(GRPO):
 def ppo_pre_step(model_config: ModelConfig, *, old: bool, kl_coef: float, kl_estimator: str,
                  gamma: float, lam: float, whiten: bool,
                  chunk_size: int = losses.DEFAULT_CHUNK_SIZE,
-                 adaptive_kl: tuple[float, float, int] | None = None) -> PreStep:
+                 adaptive_kl: tuple[float, float, int] | None = None,
+                 sampler_old_logprobs: bool = False) -> PreStep:
     """The pre-step of PPO (see the module docstring): fields old_logprobs (if `old`),
     old_values, advantages, returns `[batch, length]`, and metrics of the batch.
 
@@ -237,7 +242,9 @@ def ppo_pre_step(model_config: ModelConfig, *, old: bool, kl_coef: float, kl_est
         values = value_head.batch_values(params[VALUE], model_config, batch) * mask
         out: dict[str, Any] = {"old_values": values}
         kl = jnp.zeros_like(mask)
-        if old:
+        if old and sampler_old_logprobs:
+            out["old_logprobs"] = batch["sampler_logprobs"] * mask
+        elif old:
             out["old_logprobs"] = losses.batch_token_logprobs(params[POLICY], model_config,
                                                               batch, chunk_size=chunk_size)
         if kl_coef > 0:

@@ -189,3 +189,30 @@ def test_adaptive_kl_coefficient_lives_in_the_state_and_steers_the_next_step():
     want2 = float(adaptive_kl_coef(jnp.float32(want), jnp.float32(second["kl"]), target=0.001,
                                    horizon=20.0, completions=8))
     assert float(state.extra[KL_COEF]) == pytest.approx(want2, rel=1e-6)
+
+
+def test_sampler_old_logprobs_replace_the_policy_forward():
+    """`ppo.old_logprobs = "sampler"`: the pre-step takes pi_old from the batch's sampler
+    log-probs; given the model's own log-probs there, every field equals the recompute mode's."""
+    mesh = parallel.make_mesh(1, 1, 1, devices=jax.devices()[:1])
+    _, _, state, ref = build(mesh)
+    batch = ppo_batch()
+    options = dict(old=True, kl_coef=0.05, kl_estimator="kl", gamma=0.99, lam=0.95, whiten=True,
+                   chunk_size=4)
+    with jax.set_mesh(mesh):
+        own = losses.batch_token_logprobs(state.params["policy"], CONFIG, batch, chunk_size=4)
+        recomputed = ppo_pre_step(CONFIG, **options)(state.params, ref, batch)
+        from_sampler = ppo_pre_step(CONFIG, **options, sampler_old_logprobs=True)(
+            state.params, ref, {**batch, "sampler_logprobs": own + 0.25})
+        same = ppo_pre_step(CONFIG, **options, sampler_old_logprobs=True)(
+            state.params, ref, {**batch, "sampler_logprobs": own})
+    mask = np.asarray(batch["loss_mask"], np.float32)
+    np.testing.assert_allclose(np.asarray(from_sampler["old_logprobs"]),
+                               (np.asarray(own) + 0.25) * mask, atol=1e-6)
+    for key in ("old_logprobs", "advantages", "returns", "old_values"):  # on completion tokens
+        np.testing.assert_allclose(np.asarray(same[key]) * mask,
+                                   np.asarray(recomputed[key]) * mask, atol=1e-5, err_msg=key)
+    # the KL term sees the sampler's log-probs: shifted by 0.25 per completion token
+    tokens_per_row = mask.sum(1)
+    want = float(recomputed["metrics"]["kl"]) + 0.25 * tokens_per_row.sum() / (tokens_per_row > 0).sum()
+    assert float(from_sampler["metrics"]["kl"]) == pytest.approx(want, rel=1e-4)
