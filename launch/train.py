@@ -10,6 +10,7 @@ on stderr naming what to fix, and exit status 2 (1 for a diverged loss).
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import logging
 import os
@@ -115,6 +116,67 @@ def split_none_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return keep, nulls
 
 
+def split_stage_overrides(argv: list[str]) -> tuple[list[str], list[tuple[str, Any]]]:
+    """(argv without the `--config.stages.<stage>.<key>=value` whose key the recipe's stage
+    does not list but the base config has, those (key, parsed value) pairs).
+
+    A stage's overrides are merged over the base config, so any base key is a valid stage
+    override; absl's config flags can only set keys the recipe already holds. Such overrides
+    are applied after parsing instead, with the value parsed by the base field's type."""
+    recipe = _recipe(argv)
+    if recipe is None or "stages" not in recipe:
+        return argv, []
+    from configs import base
+
+    defaults = base.get_config()
+    keep, later = [], []
+    for arg in argv:
+        if arg.startswith("--config.stages.") and "=" in arg:
+            key, value = arg[len("--config."):].split("=", 1)
+            parts = key.split(".")
+            in_recipe, _ = _field(recipe, key)
+            in_base, default = _field(defaults, ".".join(parts[2:]))
+            if (len(parts) > 3 and parts[1] in recipe.stages and not in_recipe and in_base
+                    and not isinstance(default, dict)):
+                later.append((key, _parse_like(default, value, key)))
+                continue
+        keep.append(arg)
+    return keep, later
+
+
+def _parse_like(default: Any, value: str, key: str) -> Any:
+    """`value` as the type of the base config's `default` (absl's own rule for overrides)."""
+    if value.strip().lower() in NONE_VALUES:
+        return None
+    kind = type(default.get() if isinstance(default, FieldReference) else default)
+    if isinstance(default, FieldReference):
+        kind = default.get_type()
+    try:
+        if kind is bool:
+            if value.strip().lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return value.strip().lower() in ("true", "1")
+        if kind in (int, float):
+            return kind(value)
+        if kind in (tuple, list):
+            return kind(ast.literal_eval(value))
+    except (ValueError, SyntaxError):
+        _fail(f"--config.{key}: cannot read {value!r} as {kind.__name__}")
+    return value
+
+
+def _set_stage_key(config: ConfigDict, key: str, value: Any) -> None:
+    """Set `stages.<stage>.<path>`, creating the sections the stage does not list yet."""
+    *parents, name = key.split(".")
+    with config.unlocked():  # absl locks the recipe after parsing
+        node = config
+        for part in parents:
+            if part not in node:
+                node[part] = ConfigDict()
+            node = node[part]
+        node[name] = value
+
+
 def _set_none(config: ConfigDict, key: str) -> None:
     *parents, name = key.split(".")
     node = config
@@ -146,6 +208,10 @@ def _override_problem(argv: list[str]) -> str | None:
 
 def parse_flags(argv: list[str]) -> list[str]:
     """absl parsing with one-line errors instead of tracebacks."""
+    argv, stage_keys = split_stage_overrides(argv)
+    if stage_keys:  # config_flags also reads sys.argv for the overrides it walks
+        sys.argv = [a for a in sys.argv if not any(a.startswith(f"--config.{k}=")
+                                                   for k, _ in stage_keys)]
     argv, nulls = split_none_overrides(argv)
     try:
         rest = flags.FLAGS(argv)
@@ -165,6 +231,8 @@ def parse_flags(argv: list[str]) -> list[str]:
         _fail("--workdir is required")
     for key in nulls:
         _set_none(flags.FLAGS["config"].value, key)
+    for key, value in stage_keys:
+        _set_stage_key(flags.FLAGS["config"].value, key, value)
     return rest
 
 

@@ -159,3 +159,24 @@ def test_lora_plan_counts_adapter_only_optimizer_state():
     assert plan.gradients_bytes == pytest.approx(adapters * 4 / 8, rel=0.01)
     base = preset_config("llama-3.1-8b").num_params
     assert plan.params_bytes == pytest.approx((base * 2 + adapters * 4) / 8, rel=0.01)
+
+
+def test_stage_override_of_a_key_the_recipe_stage_lacks_applies_to_that_stage_only():
+    """`--config.stages.srl.model.remat_policy=full`: the srl stage of the SRL recipe lists no
+    `model` section, but any base key is a stage override; the dry run's own `note: try`
+    lines print such keys, so they must work as typed (and only for that stage)."""
+    args = ("--config.model.preset=qwen2.5-7b", "--dry_run_device=h100-80gb")
+    _, shipped = _dry_run("srl_qwen25_7b_s1k", 8, *args)
+    _, changed = _dry_run("srl_qwen25_7b_s1k", 8, *args,
+                          "--config.stages.srl.model.remat_policy=full",
+                          "--config.stages.srl.train.num_microbatches=16")
+    srl, rlvr = changed["stages"]["srl"], changed["stages"]["rlvr"]
+    assert srl["activations_bytes"] < shipped["stages"]["srl"]["activations_bytes"] / 4
+    assert rlvr == shipped["stages"]["rlvr"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    bad = subprocess.run(
+        [sys.executable, "launch/train.py", "--config=configs/srl_qwen25_7b_s1k.py", "--dry_run",
+         "--dry_run_devices=8", *args, "--config.stages.srl.train.num_microbatches=many"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0
+    assert "stages.srl.train.num_microbatches" in bad.stderr and "'many'" in bad.stderr
