@@ -6,7 +6,8 @@ per `ProgramShape` (the sampler buckets them); sampling settings, the token budg
 parameters are traced arguments, so changing them never recompiles.
 
 Prompts arrive left-padded (`[prompts, prompt_length]`), so every row's last prompt token sits
-in the last column and its first new token goes to cache slot `prompt_length`; positions are
+in the last column and its first new token goes to cache slot `prompt_length` (slot 0 of the
+rows' own cache when n > 1 samples share the prompt's); positions are
 explicit (count of real tokens), which makes the padding invisible to the model. With `n > 1`
 samples per prompt the prompt is prefilled once and its cache shared by the n rows
 (`KVCache.shared_prefix`: a decode step reads it once per prompt); the rows' own caches hold
