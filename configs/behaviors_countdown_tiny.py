@@ -11,18 +11,20 @@ Per seed, in <workdir>/seed_<s> (trainer `priming_study`, jaxreason/train/primin
 1. `records`: 3-number Countdown problems (numbers 1-20, targets 10-40): RL prompts and 128
    held-out problems every model is graded on;
 2. `tokenizer`: a 1024-token BPE on the base corpus and on traces of every arm;
-3. `base`: a tiny Llama (4 layers, d=128) from scratch (120 steps) on one random legal attempt
-   per problem and its answer: arithmetic and the answer format, no behavior, ~chance accuracy (the
-   "Llama-3.2-3B" of the paper: the same starting model for every arm);
+3. `base`: a tiny Llama (4 layers, d=128) from scratch (1,000 steps) on one random legal
+   attempt per problem and its answer: arithmetic and the answer format, no behavior, ~chance
+   accuracy (3.1% / 0.8% held-out for seeds 0 / 1; the "Llama-3.2-3B" of the paper: the same
+   starting model for every arm; 400 steps or fewer do not learn to copy the numbers);
 4. per arm: `prime_<arm>`: SFT of `base` on 500 priming records of the arm (the same problems
-   for every arm, `countdown_traces`), 2 epochs; `rl_<arm>`: `rl_trainer` from it (GRPO here:
-   4 prompts x 8 samples per step, T=1, TinyZero reward 1 / 0.1 / 0, 16 steps for every arm),
-   greedy held-out accuracy and behavior counts at steps 0, 8 and 16.
+   for every arm, `countdown_traces`), 8 epochs (2 leave the long-trace arms writing unreadable
+   text); `rl_<arm>`: `rl_trainer` from it (GRPO here: 4 prompts x 8 samples per step, T=1,
+   TinyZero reward 1 / 0.1 / 0, 32 steps for every arm), greedy held-out accuracy and behavior
+   counts every 8 steps.
 
-These defaults were not run end to end: the measured run (docs/behaviors_priming.md) used
-smaller overrides on a heavily loaded machine (about 20 minutes per arm and seed), and at that
-budget no arm solved any problem. The paper's budget is ~250 PPO steps of 256 prompts x 4
-samples (configs/behaviors_llama32_3b.py); scale with `--config.stages.<stage>.train.num_steps`.
+These defaults are what docs/behaviors_priming.md measured for the six main arms and two seeds
+(one process per seed on one core each: base 31 min, then 5-7 min per arm). The paper's budget
+is ~250 PPO steps of 256 prompts x 4 samples (configs/behaviors_llama32_3b.py); scale with
+`--config.stages.<stage>.train.num_steps`.
 
 Arms (`jaxreason.data.countdown_traces.ARMS`): all, backtracking, backtracking_verification,
 backtracking_subgoal, backtracking_backward, none (the solution's steps only), empty
@@ -104,12 +106,12 @@ def get_config():
         "trainer": "sft",
         "tokenizer": {"path": "stage:tokenizer.tokenizer", "train_vocab_size": 0},
         "data": {"generator": "countdown_attempts", "task": None},
-        "train": {"num_steps": 120},
+        "train": {"num_steps": 1000},
         "optim": {"learning_rate": 3e-3, "warmup_steps": 30, "weight_decay": 0.01,
                   "final_lr_ratio": 0.1},
         "eval": {"data": HELD_OUT},
         "checkpoint": {"every": 100}})
     for arm in ARMS:
-        c.stages[f"prime_{arm}"] = _prime(arm, epochs=2)
-        c.stages[f"rl_{arm}"] = _rl(arm, steps=16)
+        c.stages[f"prime_{arm}"] = _prime(arm, epochs=8)
+        c.stages[f"rl_{arm}"] = _rl(arm, steps=32)
     return c
