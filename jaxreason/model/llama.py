@@ -178,10 +178,8 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array,
     scores = jnp.einsum("bkqd,bksd->bkqs", q, k, preferred_element_type=jnp.float32)
     scores = scores.reshape(b, kv_heads, groups, t, -1) * scale
     scores = jnp.where(mask[:, None, None, :, :], scores, _NEG_INF)
-    if prefix is None:
-        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
-        out = jnp.einsum("bkqs,bksd->bkqd", probs, v)
-    else:
+    length = 0
+    if prefix is not None:
         pk, pv, pvalid = prefix
         prompts, length = pk.shape[0], pk.shape[2]
         n = b // prompts
@@ -199,10 +197,10 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array,
                             preferred_element_type=jnp.float32)
         shared = by_row(shared).reshape(b, kv_heads, groups, t, length) * scale
         prefix_mask = jnp.repeat(pvalid, n, axis=0)[:, None, None, None, :]
-        shared = jnp.where(prefix_mask, shared, _NEG_INF)
-        probs = jax.nn.softmax(jnp.concatenate([shared, scores], axis=-1), axis=-1)
-        probs = probs.astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
-        out = jnp.einsum("bkqs,bksd->bkqd", probs[..., length:], v)
+        scores = jnp.concatenate([jnp.where(prefix_mask, shared, _NEG_INF), scores], axis=-1)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype).reshape(b, kv_heads, groups * t, -1)
+    out = jnp.einsum("bkqs,bksd->bkqd", probs[..., length:], v)
+    if prefix is not None:  # one softmax over prefix and own keys, then both halves of the sum
         out = out + by_row(jnp.einsum("pkqs,pksd->pkqd", by_prompt(probs[..., :length]), pv))
     return out.reshape(b, kv_heads, groups, t, d).transpose(0, 3, 1, 2, 4).reshape(b, t, nh, d)
 
