@@ -13,9 +13,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "rl"))
 import grpo_runs  # noqa: E402
 import train_runs  # noqa: E402
 
-# The toy recipe's cache: 1 layer x 1 kv head x (4 + 1) slots x 16 x float32, keys and
-# values, + the valid mask = 645 bytes per row; 2 prompts x 8 samples per call -> 4 calls.
-BUDGET = 645 * 16
+# The toy recipe's caches: a slot is 1 layer x 1 kv head x 16 x float32, keys and values, +
+# the valid mask = 129 bytes; a prompt's 8 samples share its 4 prompt slots and hold 1 new
+# slot each: (4 + 8) x 129 = 1,548 bytes per prompt; 2 prompts per call -> 4 calls.
+BUDGET = 1548 * 2
 
 
 @pytest.mark.slow
