@@ -75,10 +75,9 @@ def check_train_source(config: Any, what: str = "a data file / directory") -> No
         raise ConfigError(f"data.train: {config.data.train!r} does not exist")
 
 
-def check_record_file_source(config: Any, trainer: str, records: str) -> None:
-    """The checks of a trainer that reads its rows from one records file (`data.train`), not
-    a generator: positive batch size and row length, a step count or an epoch count, and a
-    file that exists. `records` says what the file holds (for the error)."""
+def check_batch_shape(config: Any) -> None:
+    """The checks of a trainer that batches rows itself: positive batch size and row length,
+    and a step count or an epoch count."""
     for key in ("train.batch_size", "data.max_length"):
         section, name = key.split(".")
         if config[section][name] < 1:
@@ -86,6 +85,13 @@ def check_record_file_source(config: Any, trainer: str, records: str) -> None:
     if config.train.num_steps <= 0 and not config.data.num_epochs:
         raise ConfigError("train.num_steps: <= 0 means 'one pass over data.num_epochs', "
                           "so data.num_epochs must be set")
+
+
+def check_record_file_source(config: Any, trainer: str, records: str) -> None:
+    """The checks of a trainer that reads its rows from one records file (`data.train`), not
+    a generator: `check_batch_shape`, and a file that exists. `records` says what the file
+    holds (for the error)."""
+    check_batch_shape(config)
     if config.data.generator:
         raise ConfigError(f"data.generator: the {trainer} trainer reads {records} from "
                           f"data.train")

@@ -16,8 +16,8 @@ import jax
 import numpy as np
 
 from jaxreason import losses
-from jaxreason.algorithms.base import (Algorithm, Data, RunContext, check_train_source,
-                                       example_format, get_task, one_of)
+from jaxreason.algorithms.base import (Algorithm, Data, RunContext, check_batch_shape,
+                                       check_train_source, example_format, get_task, one_of)
 from jaxreason.data import tokenize
 from jaxreason.train import build
 from jaxreason.train.errors import ConfigError
@@ -31,13 +31,7 @@ class SFT(Algorithm):
         one_of("train.loss", config.train.loss, losses.loss_names())
         one_of("train.averaging", config.train.averaging, losses.AVERAGING)
         one_of("data.loss_on", config.data.loss_on, tokenize.LOSS_ON)
-        for key in ("train.batch_size", "data.max_length"):
-            section, name = key.split(".")
-            if config[section][name] < 1:
-                raise ConfigError(f"{key}: must be >= 1, got {config[section][name]}")
-        if config.train.num_steps <= 0 and not config.data.num_epochs:
-            raise ConfigError("train.num_steps: <= 0 means 'one pass over data.num_epochs', "
-                              "so data.num_epochs must be set")
+        check_batch_shape(config)
         check_train_source(config)
         self.config, self.fmt = config, example_format(config)
 
