@@ -89,13 +89,13 @@ def _field(config: Any, key: str) -> tuple[bool, Any]:
     return True, node
 
 
-def split_none_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+def split_none_overrides(argv: list[str], recipe: ConfigDict | None
+                         ) -> tuple[list[str], list[str]]:
     """(argv without the `--config.<key>=None` of placeholder fields, those keys).
 
     ml_collections parses `None` into the string "None" for a `placeholder(str)` field and
     fails on it for a `placeholder(int)`; a field that may be None should accept it. Only the
     last value given for a key counts."""
-    recipe = _recipe(argv)
     if recipe is None:
         return argv, []
     last: dict[str, int] = {}
@@ -116,14 +116,14 @@ def split_none_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return keep, nulls
 
 
-def split_stage_overrides(argv: list[str]) -> tuple[list[str], list[tuple[str, Any]]]:
+def split_stage_overrides(argv: list[str], recipe: ConfigDict | None
+                          ) -> tuple[list[str], list[tuple[str, Any]]]:
     """(argv without the `--config.stages.<stage>.<key>=value` whose key the recipe's stage
     does not list but the base config has, those (key, parsed value) pairs).
 
     A stage's overrides are merged over the base config, so any base key is a valid stage
     override; absl's config flags can only set keys the recipe already holds. Such overrides
     are applied after parsing instead, with the value parsed by the base field's type."""
-    recipe = _recipe(argv)
     if recipe is None or "stages" not in recipe:
         return argv, []
     from configs import base
@@ -148,9 +148,7 @@ def _parse_like(default: Any, value: str, key: str) -> Any:
     """`value` as the type of the base config's `default` (absl's own rule for overrides)."""
     if value.strip().lower() in NONE_VALUES:
         return None
-    kind = type(default.get() if isinstance(default, FieldReference) else default)
-    if isinstance(default, FieldReference):
-        kind = default.get_type()
+    kind = default.get_type() if isinstance(default, FieldReference) else type(default)
     try:
         if kind is bool:
             if value.strip().lower() not in ("true", "false", "1", "0"):
@@ -208,11 +206,12 @@ def _override_problem(argv: list[str]) -> str | None:
 
 def parse_flags(argv: list[str]) -> list[str]:
     """absl parsing with one-line errors instead of tracebacks."""
-    argv, stage_keys = split_stage_overrides(argv)
+    recipe = _recipe(argv)  # loaded once for both splits (None: absl reports the file)
+    argv, stage_keys = split_stage_overrides(argv, recipe)
     if stage_keys:  # config_flags also reads sys.argv for the overrides it walks
         sys.argv = [a for a in sys.argv if not any(a.startswith(f"--config.{k}=")
                                                    for k, _ in stage_keys)]
-    argv, nulls = split_none_overrides(argv)
+    argv, nulls = split_none_overrides(argv, recipe)
     try:
         rest = flags.FLAGS(argv)
     except flags.Error as e:
