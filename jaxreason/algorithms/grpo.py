@@ -136,7 +136,6 @@ class GRPO(Algorithm):
             return None  # LoRA: the reference is the state's own frozen base, no second copy
         return reference_params(ctx)
 
-
     def eval_stop(self) -> tuple[str, ...]:
         return stop_strings(self.g)
 
@@ -159,7 +158,6 @@ class GRPO(Algorithm):
 
 # ----------------------------------------------------------------------------- config
 
-
 def reference_params(ctx: RunContext) -> Any:
     """The frozen reference of a KL penalty: the run's start model (`model.path`), or for a
     random preset the policy's step-0 parameters (the same seed gives the same values)."""
@@ -167,6 +165,7 @@ def reference_params(ctx: RunContext) -> Any:
     if ref is None:
         ref = random_params(ctx.model_config, ctx.mesh, seed=int(ctx.config.seed))
     return ref
+
 
 def logprob_pre_step(model_config: Any, *, old: bool, ref: bool,
                      num_microbatches: int = 1) -> PreStep | None:

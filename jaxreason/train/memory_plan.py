@@ -31,7 +31,7 @@ import optax
 
 from jaxreason import parallel
 from jaxreason.model.config import ModelConfig
-from jaxreason.model.kv_cache import sampling_cache_bytes
+from jaxreason.model.kv_cache import cache_bytes_per_device, sampling_cache_bytes
 from jaxreason.train.errors import ConfigError
 
 # Memory per chip / GPU, as the vendors state it (bytes).
@@ -379,7 +379,7 @@ def plan_stage(stage: str, config: Any, model_config: ModelConfig, mesh: Any, wo
         # the largest key buffer: the rows' own, or (n > 1) the shared prompt prefix's
         parts = ([(padded(per_call), work.prompt_tokens + work.new_tokens)] if n == 1 else
                  [(padded(per_call), work.prompt_tokens), (padded(per_call) * n, work.new_tokens)])
-        keys = max(sampling_cache_bytes(model_config, rows, 1, slots, 0, mesh)
+        keys = max(cache_bytes_per_device(model_config, rows, slots, mesh)
                    for rows, slots in parts) // 2
         buffers.append(("kv_cache (keys of " + ("all layers, stacked)" if layers == 1
                                                  else "one layer)"), keys // layers))

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-from ml_collections import ConfigDict
 
 from jaxreason.model.config import preset_config
 
