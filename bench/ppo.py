@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from common import emit_json, print_table  # noqa: E402
-from grpo import (GROUP_SIZE, MAX_NEW_TOKENS, PROMPTS_PER_STEP, build_model,  # noqa: E402
-                  run_jaxreason)
+from grpo import (GROUP_SIZE, MAX_NEW_TOKENS, MAX_PROMPT_TOKENS, PROMPTS_PER_STEP,  # noqa: E402
+                  build_model, run_jaxreason)
 
 KEYS = ("step_s", "sample_s", "grade_s", "train_s")
 ROWS = PROMPTS_PER_STEP * GROUP_SIZE  # completions per step
@@ -64,7 +64,9 @@ def main() -> None:
         grpo = run_jaxreason(model_dir, tokenizer_dir, prompts, args.steps,
                              os.path.join(tmp, "grpo"))
         trl = run_in_subprocess(trl_dir, model_dir, tokenizer_dir,
-                                prompts[: ROWS * args.steps], args.steps, args.torch_threads)
+                                prompts[: ROWS * args.steps], args.steps, rows=ROWS,
+                                max_prompt_tokens=MAX_PROMPT_TOKENS,
+                                max_new_tokens=MAX_NEW_TOKENS, torch_threads=args.torch_threads)
     figures: dict[str, float | str] = {"peer": f"trl.experimental.ppo.PPOTrainer "
                                                f"{trl['trl_version']}"}
     rows = []

@@ -51,14 +51,16 @@ def ensure_trl_ppo(directory: str | None = None) -> str:
 
 
 def run_in_subprocess(trl_dir: str, model_dir: str, tokenizer_dir: str, prompts: list[str],
-                      steps: int, torch_threads: int | None = None) -> dict[str, Any]:
+                      steps: int, *, rows: int, max_prompt_tokens: int, max_new_tokens: int,
+                      torch_threads: int | None = None) -> dict[str, Any]:
     """Run `main` below with `trl_dir` first on the path; returns its result dict."""
     with tempfile.TemporaryDirectory() as tmp:
         prompt_file, out = os.path.join(tmp, "prompts.json"), os.path.join(tmp, "out.json")
         with open(prompt_file, "w") as f:
             json.dump(prompts, f)
         command = [sys.executable, os.path.abspath(__file__), model_dir, tokenizer_dir,
-                   prompt_file, str(steps), out]
+                   prompt_file, str(steps), out, "--rows", str(rows), "--max-prompt-tokens",
+                   str(max_prompt_tokens), "--max-new-tokens", str(max_new_tokens)]
         if torch_threads:
             command += ["--threads", str(torch_threads)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -71,10 +73,11 @@ def run_in_subprocess(trl_dir: str, model_dir: str, tokenizer_dir: str, prompts:
 
 
 def run_trl_ppo(model_dir: str, tokenizer_dir: str, prompts: list[str], *, rows: int,
-                max_new_tokens: int, steps: int, warmup_steps: int = 1, kl_coef: float = 0.001,
+                max_prompt_tokens: int, max_new_tokens: int, steps: int, warmup_steps: int = 1, kl_coef: float = 0.001,
                 learning_rate: float = 1e-5, seed: int = 0) -> dict[str, Any]:
     """`steps + warmup_steps` PPO updates of `rows` completions each (one per prompt, in order),
-    one epoch, one minibatch; medians over the last `steps` updates."""
+    one epoch, one minibatch; prompts cut to their last `max_prompt_tokens` tokens; medians
+    over the last `steps` updates."""
     import datasets
     import torch
     import transformers
@@ -128,7 +131,8 @@ def run_trl_ppo(model_dir: str, tokenizer_dir: str, prompts: list[str], *, rows:
 
     ppo_trainer.batch_generation, ppo_trainer.get_reward = timed_generation, rule_reward
     total = steps + warmup_steps
-    ids = [tokenizer(p, add_special_tokens=False)["input_ids"][-64:] for p in prompts[: rows * total]]
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
+           for p in prompts[: rows * total]]
     with tempfile.TemporaryDirectory() as output_dir, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = PPOConfig(
@@ -148,7 +152,7 @@ def run_trl_ppo(model_dir: str, tokenizer_dir: str, prompts: list[str], *, rows:
         trainer.train()
         timestamps.append(time.perf_counter())
     steps_s = [b - a for a, b in zip(timestamps, timestamps[1:])][warmup_steps:]
-    sample, grade = sample_s[warmup_steps:len(steps_s) + warmup_steps], grade_s[warmup_steps:]
+    sample, grade = sample_s[warmup_steps:], grade_s[warmup_steps:]  # one entry per update
     med = statistics.median
     return {"step_s": med(steps_s), "sample_s": med(sample), "grade_s": med(grade),
             "train_s": med(s - a - g for s, a, g in zip(steps_s, sample, grade)),
@@ -166,6 +170,7 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rows", type=int, default=32)
+    parser.add_argument("--max-prompt-tokens", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     args = parser.parse_args()
     if args.threads:
@@ -174,6 +179,7 @@ def main() -> None:
     with open(args.prompts) as f:
         prompts = json.load(f)
     result = run_trl_ppo(args.model_dir, args.tokenizer_dir, prompts, rows=args.rows,
+                         max_prompt_tokens=args.max_prompt_tokens,
                          max_new_tokens=args.max_new_tokens, steps=args.steps - 1)
     with open(args.out, "w") as f:
         json.dump(result, f)
